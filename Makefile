@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh clone: `make run` and `make test`.
+# No network is needed beyond the npm registry: the addon builds against the local Node headers.
+
+NODE_DIR := $(shell node -p "require('path').resolve(process.execPath,'../..')")
+ADDON := build/Release/memlogd_native.node
+TS_SOURCES := $(shell find lib cmd bench -name '*.ts' 2>/dev/null)
+
+.PHONY: all build run test test-unit bench clean
+
+all: build
+
+node_modules/.stamp: package.json package-lock.json
+	npm install --no-audit --no-fund --ignore-scripts
+	touch $@
+
+# npm's bundled node-gyp, pointed at the installed headers (it must never download them).
+$(ADDON): lib/native/memlogd_native.c binding.gyp node_modules/.stamp
+	npm run install
+
+dist/.stamp: $(TS_SOURCES) tsconfig.json node_modules/.stamp
+	npx tsc -p tsconfig.json
+	chmod +x dist/cmd/*.js
+	touch $@
+
+build: $(ADDON) dist/.stamp
+
+# memlogd in the foreground on sockets under ./run (no root needed). Ctrl-C stops it cleanly.
+run: build
+	mkdir -p run
+	node dist/cmd/memlogd.js -socket-log run/log.sock -socket-query run/q.sock
+
+# Every test tier; ends with a plain "N passed, N failed" line.
+test: build
+	node scripts/run-tests.mjs
+
+bench: build
+	npm run bench
+
+clean:
+	rm -rf dist build run node_modules/.stamp

@@ -1,0 +1,66 @@
+// -daemonize, as the reference does it: bind both sockets here (so errors such as "already
+// running" are reported by the command that was run), start memlogd in the background on the
+// inherited fds, and return only once the child says both sockets are served.
+
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import * as native from './native.js';
+import { bindSocket } from './socket-file.js';
+
+/** How long the parent waits for the child to report ready. */
+const READY_TIMEOUT_MS = 10_000;
+
+export interface DaemonizeOptions {
+  socketLog: string;
+  socketQuery: string;
+  /** The daemon's own entry script and the flags to pass through (sizes etc.). */
+  script: string;
+  args: string[];
+}
+
+/** Resolves with the child's pid once it is serving; rejects with a coded error otherwise. */
+export async function daemonize(o: DaemonizeOptions): Promise<number> {
+  const log = bindSocket('dgram', o.socketLog);
+  let query;
+  try {
+    query = bindSocket('stream', o.socketQuery);
+  } catch (err) {
+    native.close(log.fd);
+    throw err;
+  }
+  const [r, w] = native.pipe();
+  let child;
+  try {
+    // fds 3, 4, 5 in the child: logging socket, query socket, readiness pipe.
+    child = spawn(process.execPath, [o.script, ...o.args, '--fd-log', '3', '--fd-query', '4', '--ready-fd', '5'], {
+      stdio: ['ignore', 'ignore', 'ignore', log.fd, query.fd, w],
+      detached: true,
+    });
+  } finally {
+    for (const fd of [log.fd, query.fd, w]) native.close(fd);
+  }
+  child.unref();
+  const pid = child.pid!;
+  const ready = new net.Socket({ fd: r, readable: true, writable: false });
+  const said = await new Promise<string>((resolve) => {
+    let text = '';
+    const timer = setTimeout(() => resolve(text), READY_TIMEOUT_MS);
+    ready.setEncoding('utf8');
+    ready.on('data', (d: string) => { text += d; });
+    ready.on('error', () => {});
+    ready.on('close', () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+  });
+  ready.destroy();
+  if (!said.startsWith('ready')) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    throw Object.assign(new Error(`memlogd failed to start in the background${said ? `: ${said.trim()}` : ''}`), { code: 'ERR_DAEMONIZE' });
+  }
+  return pid;
+}

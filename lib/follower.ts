@@ -1,0 +1,174 @@
+// A query reader: a cursor (a sequence number) into the shared store, never a copy of it.
+//
+// It encodes entries straight from the store into a bounded batch and writes the batch to its
+// socket; while the socket has unflushed bytes it waits, and the store keeps moving without it.
+// So a slow reader costs memlogd at most one batch of memory and never blocks a producer. If it
+// falls so far behind that entries it has not read are evicted, it is told: a gap record.
+
+import type { Socket } from 'node:net';
+import { SELF_SOURCE, V1Encoder, jsonString } from './protocol.js';
+import { DEAD, type Store } from './store.js';
+
+/** Output batch per socket write (bytes); one batch is all a reader may hold in memlogd. */
+const BATCH_BYTES = 64 * 1024;
+
+export type GapReason = 'evicted' | 'lagged';
+
+/** Entries the reader did not get: sequence numbers [from, to], count = to - from + 1. */
+export interface Gap {
+  from: number;
+  to: number;
+  count: number;
+  reason: GapReason;
+}
+
+/** Quoted JSON form of each source's name, computed once per source. */
+export class NameCache {
+  private readonly json: Buffer[] = [];
+  private self?: Buffer;
+  constructor(private readonly store: Store) {}
+  get(id: number): Buffer {
+    return this.json[id] ?? (this.json[id] = jsonString(this.store.sources[id].name));
+  }
+  get selfJson(): Buffer {
+    return this.self ?? (this.self = jsonString(Buffer.from(SELF_SOURCE)));
+  }
+}
+
+export interface FollowerOptions {
+  /** First sequence number wanted (store.oldestSeq for a dump, store.nextSeq to follow). */
+  fromSeq: number;
+  /** Stop before this sequence number (a dump); Infinity to follow forever. */
+  untilSeq: number;
+  /** Called once a dump is complete and flushed, or the socket is gone. */
+  onDone: (f: Follower) => void;
+  /** Clock for gap records (now, as [sec, nsec]). */
+  now: () => [number, number];
+}
+
+export class Follower {
+  /** Next sequence number this reader wants. */
+  nextSeq: number;
+  /** Sequence number when the reader arrived: entries before it that vanish were "evicted", after it "lagged". */
+  readonly joinSeq: number;
+  readonly untilSeq: number;
+  gaps = 0;
+  missed = 0;
+  sentEntries = 0;
+  private pos = -1;
+  private gen = -1;
+  private waiting = false;
+  private finished = false;
+  private scratch = Buffer.allocUnsafe(BATCH_BYTES);
+  private readonly encoder = new V1Encoder();
+
+  constructor(private readonly store: Store, private readonly names: NameCache,
+    readonly socket: Socket, private readonly opts: FollowerOptions) {
+    this.nextSeq = opts.fromSeq;
+    this.joinSeq = store.nextSeq;
+    this.untilSeq = opts.untilSeq;
+    socket.on('close', () => this.finish());
+  }
+
+  /** How many entries this reader is behind the newest. */
+  get lag(): number {
+    return Math.max(0, this.store.nextSeq - this.nextSeq);
+  }
+
+  /** Sends whatever is available, until the socket pushes back. Called after every ingest. */
+  pump(): void {
+    if (this.waiting || this.finished) return;
+    for (;;) {
+      const n = this.fill();
+      if (n === 0) break;
+      const out = Buffer.allocUnsafe(n);
+      this.scratch.copy(out, 0, 0, n);
+      this.socket.write(out, this.onFlushed);
+      if (this.socket.writableLength > 0) {
+        this.waiting = true;
+        return;
+      }
+    }
+    if (this.nextSeq >= this.untilSeq) {
+      this.finished = true;
+      // The bytes are in the peer's receive queue once written; close without waiting for it.
+      this.socket.end(() => this.socket.destroy());
+      this.opts.onDone(this);
+    }
+  }
+
+  private readonly onFlushed = (err?: Error | null): void => {
+    if (err || !this.waiting || this.socket.writableLength > 0) return;
+    this.waiting = false;
+    this.pump();
+  };
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.opts.onDone(this);
+  }
+
+  /** Encodes the next entries into scratch; returns the byte count (0: nothing to send). */
+  private fill(): number {
+    const st = this.store;
+    if (this.gen !== st.generation) {
+      this.pos = st.lowerBound(this.nextSeq);
+      this.gen = st.generation;
+    }
+    if (this.pos < st.start) this.pos = st.start;
+    const { seqs, secs, nsecs, srcs, lens, offs, flags, arena } = st;
+    let o = 0;
+    let out = this.scratch;
+    while (this.pos < st.end && this.nextSeq < this.untilSeq) {
+      const p = this.pos;
+      if (flags[p] & DEAD) {
+        this.pos++;
+        continue;
+      }
+      const seq = seqs[p];
+      if (seq >= this.untilSeq) break;
+      const name = this.names.get(srcs[p]);
+      const need = V1Encoder.worstCase(name, lens[p]) + (seq > this.nextSeq ? 512 : 0);
+      if (o + need > out.length) {
+        if (o > 0) return o;
+        out = this.scratch = Buffer.allocUnsafe(need);
+      }
+      if (seq > this.nextSeq) o = this.gap(out, o, this.nextSeq, seq - 1);
+      o = this.encoder.encode(out, o, secs[p], nsecs[p], name, arena, offs[p], offs[p] + lens[p]);
+      this.nextSeq = seq + 1;
+      this.sentEntries++;
+      this.pos++;
+    }
+    // A dump that reached the end of the store: what is missing up to its end was evicted.
+    if (this.pos >= st.end && this.untilSeq !== Infinity && this.nextSeq < this.untilSeq && o + 1024 <= out.length) {
+      o = this.gap(out, o, this.nextSeq, this.untilSeq - 1);
+    }
+    return o;
+  }
+
+  /** Encodes gap records for [from, to] as v1 entries from source memlogd. */
+  private gap(out: Buffer, o: number, from: number, to: number): number {
+    // Entries that were already in the store when the reader came are "evicted"; later ones
+    // were evicted because this reader fell behind ("lagged").
+    if (from < this.joinSeq && to >= this.joinSeq) {
+      o = this.gap(out, o, from, this.joinSeq - 1);
+      return this.gap(out, o, this.joinSeq, to);
+    }
+    const g: Gap = { from, to, count: to - from + 1, reason: from < this.joinSeq ? 'evicted' : 'lagged' };
+    this.gaps++;
+    this.missed += g.count;
+    this.nextSeq = to + 1;
+    const msg = Buffer.from(gapMessage(g));
+    const [sec, nsec] = this.opts.now();
+    return this.encoder.encode(out, o, sec, nsec, this.names.selfJson, msg, 0, msg.length);
+  }
+}
+
+/** The v1 text of a gap record (a v1 client sees it as an entry from source memlogd). */
+export function gapMessage(g: Gap): string {
+  const what = g.count === 1 ? '1 entry' : `${g.count} entries`;
+  return g.reason === 'lagged'
+    ? `gap: this reader fell behind and missed ${what} (seq ${g.from}-${g.to}), evicted before it read them`
+    : `gap: ${what} (seq ${g.from}-${g.to}) evicted earlier to make room`;
+}

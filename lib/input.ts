@@ -1,0 +1,98 @@
+// One received fd being read into the store under its source name.
+//
+// Pipes, FIFOs and stream sockets are read by libuv through net.Socket({ fd }): non-blocking,
+// no thread-pool thread held while a pipe is quiet (fs.createReadStream on a pipe would park a
+// pool thread in a blocking read and stall all other file I/O). Regular files are read to their
+// end with ordinary file reads. Anything else (ttys, devices, datagram sockets, write-only fds)
+// is refused with a reason; the caller closes it.
+
+import fs from 'node:fs';
+import net from 'node:net';
+import type { Readable } from 'node:stream';
+import { LineFramer } from './framing.js';
+import * as native from './native.js';
+import type { WallClock } from './clock.js';
+import type { Store } from './store.js';
+
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+
+export interface InputContext {
+  store: Store;
+  clock: WallClock;
+  maxLineLen: number;
+  /** Called after each chunk is in the store (readers pump). */
+  onIngest: () => void;
+  /** Records one of memlogd's own events. */
+  log: (msg: string) => void;
+}
+
+/** Why an fd cannot be read as a log stream, or null when it can. */
+export function refusal(fd: number): string | null {
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(fd);
+  } catch (err) {
+    return `fstat failed: ${(err as NodeJS.ErrnoException).code}`;
+  }
+  if (!st.isFIFO() && !st.isSocket() && !st.isFile()) {
+    return st.isCharacterDevice() ? 'it is a character device (a tty?), not a pipe' : 'it is not a pipe, socket or file';
+  }
+  try {
+    const [, fl] = native.fdFlags(fd);
+    if ((fl & O_ACCMODE) === O_WRONLY) return 'it is open write-only (the write end of a pipe?)';
+  } catch (err) {
+    return `fcntl failed: ${(err as NodeJS.ErrnoException).code}`;
+  }
+  return null;
+}
+
+export class Input {
+  private readonly stream: Readable;
+  private readonly framer: LineFramer;
+  private closed = false;
+
+  /** Takes ownership of fd (it is closed when the stream ends or on close()). */
+  constructor(readonly fd: number, readonly src: number, private readonly ctx: InputContext,
+    private readonly onClose: (i: Input) => void) {
+    const { store, clock } = ctx;
+    this.framer = new LineFramer(ctx.maxLineLen, (buf, start, end, flags) => {
+      store.append(src, buf, start, end, clock.sec, clock.nsec, flags);
+    });
+    const isFile = fs.fstatSync(fd).isFile();
+    this.stream = isFile
+      ? fs.createReadStream('', { fd, highWaterMark: 64 * 1024 })
+      : new net.Socket({ fd, readable: true, writable: false });
+    this.stream.on('data', (chunk: Buffer) => {
+      clock.now();
+      this.framer.push(chunk);
+      ctx.onIngest();
+    });
+    this.stream.on('end', () => this.finish());
+    this.stream.on('error', (err: NodeJS.ErrnoException) => {
+      ctx.log(`reading ${this.label()} failed: ${err.code ?? err.message}`);
+      this.finish();
+    });
+    this.stream.on('close', () => this.finish());
+  }
+
+  private label(): string {
+    return `fd for source ${JSON.stringify(this.ctx.store.sources[this.src].name.toString())}`;
+  }
+
+  /** End of stream: flush a last line without newline, release the fd. */
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ctx.clock.now();
+    this.framer.end();
+    this.ctx.onIngest();
+    this.stream.destroy();
+    this.onClose(this);
+  }
+
+  /** Shutdown: stop reading and close the fd (a partial last line is still stored). */
+  close(): void {
+    this.finish();
+  }
+}

@@ -1,0 +1,226 @@
+// The wire protocol, in one place. Every binary and every test imports it from here:
+// LinuxKit's own copies of this protocol drifted apart, ours must not.
+//
+// Protocol v1 (LinuxKit memlogd, must not change):
+// - logging socket: AF_UNIX SOCK_DGRAM; payload = source name bytes, SCM_RIGHTS = fds to read.
+// - query socket: AF_UNIX SOCK_STREAM; client sends one mode byte, server answers NDJSON
+//   {"time","source","msg"} with Go's encoding/json escaping and RFC3339Nano times.
+// This module is pure: no sockets, no I/O.
+
+/** Reference default path of the logging (fd handoff) socket. */
+export const DEFAULT_LOG_SOCKET = '/var/run/linuxkit-external-logging.sock';
+/** Reference default path of the query socket. */
+export const DEFAULT_QUERY_SOCKET = '/var/run/memlogdq.sock';
+
+/** Query mode bytes (reference: logread sends one of these and nothing else). */
+export const MODE_DUMP = 0;
+export const MODE_FOLLOW = 1;
+export const MODE_DUMP_FOLLOW = 2;
+
+/** Reference reads at most 512 bytes of name from a logging datagram. */
+export const MAX_NAME_LEN = 512;
+
+/** Name under which memlogd records its own events (start, rejected input, reader gaps). */
+export const SELF_SOURCE = 'memlogd';
+
+/** Suffix LinuxKit init gives the stdout stream of a container; stderr has no suffix. */
+export const STDOUT_SUFFIX = '.out';
+
+// ---------------------------------------------------------------------------------------------
+// Time: Go's time.Time JSON form (RFC3339Nano), always UTC.
+
+const secCache = { sec: -1, text: '' };
+
+/** RFC3339 with 0-9 fractional digits, trailing zeros trimmed, `Z` suffix (Go RFC3339Nano). */
+export function formatTime(sec: number, nsec: number): string {
+  if (sec !== secCache.sec) {
+    secCache.sec = sec;
+    secCache.text = new Date(sec * 1000).toISOString().slice(0, 19);
+  }
+  if (nsec === 0) return secCache.text + 'Z';
+  let frac = String(nsec + 1_000_000_000).slice(1); // zero-padded to 9 digits
+  let end = 9;
+  while (frac.charCodeAt(end - 1) === 48 /* 0 */) end--;
+  if (end < 9) frac = frac.slice(0, end);
+  return secCache.text + '.' + frac + 'Z';
+}
+
+/** RFC3339 to whole seconds (logwrite's file format: `<RFC3339 seconds> <source> <msg>`). */
+export function formatTimeSeconds(sec: number): string {
+  return new Date(sec * 1000).toISOString().slice(0, 19) + 'Z';
+}
+
+/** Parses an RFC3339(Nano) timestamp into [sec, nsec]; null when it is not one. */
+export function parseTime(text: string): [number, number] | null {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(text);
+  if (!m) return null;
+  const ms = Date.parse(m[1] + (m[3] === 'Z' ? 'Z' : m[3]));
+  if (Number.isNaN(ms)) return null;
+  return [Math.floor(ms / 1000), m[2] ? Number(m[2].padEnd(9, '0')) : 0];
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON strings exactly as Go's encoding/json writes them by default (HTML-safe):
+// `"` `\` as `\"` `\\`; \b \f \n \r \t short forms (Go >= 1.22); other bytes < 0x20 as \u00xx;
+// `<` `>` `&` as \u003c \u003e \u0026; U+2028/U+2029 as \u2028/\u2029; every byte that does not
+// start a valid UTF-8 sequence as \ufffd (one per byte, like utf8.DecodeRune).
+
+const HEX = '0123456789abcdef';
+/** 0 = copy as is; 1 = needs escaping or is non-ASCII (slow path). */
+const SPECIAL = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  SPECIAL[b] = b < 0x20 || b >= 0x80 || b === 0x22 || b === 0x5c || b === 0x3c || b === 0x3e || b === 0x26 ? 1 : 0;
+}
+const SHORT: Record<number, number> = { 0x08: 0x62, 0x0c: 0x66, 0x0a: 0x6e, 0x0d: 0x72, 0x09: 0x74, 0x22: 0x22, 0x5c: 0x5c };
+const REPLACEMENT = Buffer.from('\\ufffd', 'latin1');
+
+/** Length of the valid UTF-8 sequence starting at i (2-4), or 0 if invalid (Go's acceptRanges). */
+function utf8SeqLen(src: Uint8Array, i: number, end: number): number {
+  const b0 = src[i];
+  if (b0 < 0xc2 || b0 > 0xf4) return 0;
+  const cont = (j: number, lo = 0x80, hi = 0xbf) => j < end && src[j] >= lo && src[j] <= hi;
+  if (b0 < 0xe0) return cont(i + 1) ? 2 : 0;
+  if (b0 < 0xf0) {
+    const lo = b0 === 0xe0 ? 0xa0 : 0x80;
+    const hi = b0 === 0xed ? 0x9f : 0xbf; // no UTF-16 surrogates
+    return cont(i + 1, lo, hi) && cont(i + 2) ? 3 : 0;
+  }
+  const lo = b0 === 0xf0 ? 0x90 : 0x80;
+  const hi = b0 === 0xf4 ? 0x8f : 0xbf; // nothing above U+10FFFF
+  return cont(i + 1, lo, hi) && cont(i + 2) && cont(i + 3) ? 4 : 0;
+}
+
+/** Worst-case size of the escaped form of n bytes (every byte becomes \u00xx or \ufffd). */
+export function maxEscapedLength(n: number): number {
+  return n * 6;
+}
+
+/**
+ * Writes src[start, end) JSON-escaped (without quotes) into out at o; returns the new offset.
+ * out must have maxEscapedLength(end - start) bytes of room.
+ */
+export function escapeJsonInto(src: Uint8Array, start: number, end: number, out: Uint8Array, o: number): number {
+  let i = start;
+  while (i < end) {
+    // Fast path: a run of plain ASCII is copied as is.
+    let j = i;
+    while (j < end && SPECIAL[src[j]] === 0) j++;
+    if (j > i) {
+      if (j - i > 16) out.set(src.subarray(i, j), o);
+      else for (let k = i; k < j; k++) out[o + k - i] = src[k];
+      o += j - i;
+      i = j;
+      if (i >= end) break;
+    }
+    const b = src[i];
+    if (b < 0x80) {
+      const short = SHORT[b];
+      if (short !== undefined) {
+        out[o++] = 0x5c;
+        out[o++] = short;
+      } else {
+        // control bytes and the HTML-sensitive < > &
+        out[o++] = 0x5c; out[o++] = 0x75; out[o++] = 0x30; out[o++] = 0x30;
+        out[o++] = HEX.charCodeAt(b >> 4); out[o++] = HEX.charCodeAt(b & 15);
+      }
+      i++;
+      continue;
+    }
+    const n = utf8SeqLen(src, i, end);
+    if (n === 0) {
+      out.set(REPLACEMENT, o);
+      o += 6;
+      i++;
+    } else if (n === 3 && b === 0xe2 && src[i + 1] === 0x80 && (src[i + 2] === 0xa8 || src[i + 2] === 0xa9)) {
+      // U+2028 LINE SEPARATOR / U+2029 PARAGRAPH SEPARATOR: Go escapes them for JSONP safety
+      out[o++] = 0x5c; out[o++] = 0x75; out[o++] = 0x32; out[o++] = 0x30; out[o++] = 0x32;
+      out[o++] = src[i + 2] === 0xa8 ? 0x38 : 0x39;
+      i += 3;
+    } else {
+      for (let k = 0; k < n; k++) out[o++] = src[i + k];
+      i += n;
+    }
+  }
+  return o;
+}
+
+/** Go-compatible JSON string literal (with quotes) of raw bytes. */
+export function jsonString(bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(maxEscapedLength(bytes.length) + 2);
+  out[0] = 0x22;
+  const o = escapeJsonInto(bytes, 0, bytes.length, out, 1);
+  out[o] = 0x22;
+  return Buffer.from(out.subarray(0, o + 1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// v1 entry encoding: {"time":"<RFC3339Nano>","source":"<name>","msg":"<line>"}\n
+
+const P_TIME = Buffer.from('{"time":"');
+const P_SOURCE = Buffer.from('","source":');
+const P_MSG = Buffer.from(',"msg":"');
+const P_END = Buffer.from('"}\n');
+/** Fixed bytes of one v1 entry plus the longest time ("2006-01-02T15:04:05.999999999Z"). */
+export const V1_ENTRY_OVERHEAD = P_TIME.length + 30 + P_SOURCE.length + P_MSG.length + P_END.length;
+
+/** Encodes v1 NDJSON entries into a caller-owned buffer; caches the formatted time. */
+export class V1Encoder {
+  private lastSec = -1;
+  private lastNsec = -1;
+  private timeBytes = Buffer.alloc(0);
+
+  /** Worst-case bytes for one entry whose quoted JSON source is sourceJson. */
+  static worstCase(sourceJson: Uint8Array, msgLen: number): number {
+    return V1_ENTRY_OVERHEAD + sourceJson.length + maxEscapedLength(msgLen);
+  }
+
+  /** Writes one entry at o; sourceJson is the quoted JSON form of the name (see jsonString). */
+  encode(out: Buffer, o: number, sec: number, nsec: number, sourceJson: Uint8Array,
+    msg: Uint8Array, start: number, end: number): number {
+    if (sec !== this.lastSec || nsec !== this.lastNsec) {
+      this.lastSec = sec;
+      this.lastNsec = nsec;
+      this.timeBytes = Buffer.from(formatTime(sec, nsec), 'latin1');
+    }
+    out.set(P_TIME, o); o += P_TIME.length;
+    out.set(this.timeBytes, o); o += this.timeBytes.length;
+    out.set(P_SOURCE, o); o += P_SOURCE.length;
+    out.set(sourceJson, o); o += sourceJson.length;
+    out.set(P_MSG, o); o += P_MSG.length;
+    o = escapeJsonInto(msg, start, end, out, o);
+    out.set(P_END, o); o += P_END.length;
+    return o;
+  }
+}
+
+/** A decoded v1 entry as a client sees it. */
+export interface V1Entry {
+  time: string;
+  source: string;
+  msg: string;
+}
+
+/** Parses one NDJSON line from the query socket; throws a coded error when it is not an entry. */
+export function parseEntry(line: string): V1Entry {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw Object.assign(new Error(`malformed entry from memlogd: ${line.slice(0, 80)}`), { code: 'ERR_MEMLOGD_PROTOCOL' });
+  }
+  const e = v as Partial<V1Entry>;
+  if (typeof e !== 'object' || e === null || typeof e.time !== 'string' || typeof e.source !== 'string' || typeof e.msg !== 'string') {
+    throw Object.assign(new Error(`unexpected object from memlogd: ${line.slice(0, 80)}`), { code: 'ERR_MEMLOGD_PROTOCOL' });
+  }
+  return e as V1Entry;
+}
+
+/** logread's text form: `<time>;<source with ; as \;>;<msg>` (the message is not escaped). */
+export function formatText(e: V1Entry): string {
+  return `${e.time};${e.source.includes(';') ? e.source.replaceAll(';', '\\;') : e.source};${e.msg}`;
+}
+
+/** stdout or stderr, from LinuxKit init's naming convention (`<name>.out` is stdout). */
+export function streamOf(source: string): 'stdout' | 'stderr' {
+  return source.endsWith(STDOUT_SUFFIX) ? 'stdout' : 'stderr';
+}

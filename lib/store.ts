@@ -1,0 +1,248 @@
+// The log store: every entry's bytes in one preallocated arena, its metadata in typed arrays
+// (no JS object per line), bounded by lines and bytes, fair across sources.
+//
+// Layout: entries occupy index positions [start, end) in sequence order; position p has
+// seqs[p], secs[p]/nsecs[p] (receive time), srcs[p], offs[p]/lens[p] (bytes in the arena) and
+// flags[p]. Sequence numbers increase by one per entry across all sources and are never reused
+// (doubles: exact up to 2^53, centuries at millions of lines per second).
+//
+// Fairness: when a bound is hit, the oldest entry of the source holding the most (lines, or
+// bytes) is evicted, so a chatty source cannot erase a quiet one. Evicting from the middle
+// leaves dead slots; when the index or arena runs out of physical room, live entries are
+// compacted to the front (amortised: capacity is 1.5x the bound, so each compaction frees at
+// least a third of it). Readers hold sequence numbers, not positions, so compaction only costs
+// them one binary search (generation tells them when).
+//
+// Pure module: no I/O.
+
+import { MaxHeap } from './heap.js';
+
+/** Entry flag: evicted, slot awaits compaction. Lower bits belong to the framer (PARTIAL). */
+export const DEAD = 0x80;
+
+export interface StoreOptions {
+  /** Bound on live entries (reference default: 5000). */
+  maxLines: number;
+  /** Bound on live message bytes. */
+  maxBytes: number;
+}
+
+export interface SourceInfo {
+  id: number;
+  /** The name exactly as received (may be any bytes). */
+  name: Buffer;
+  /** Live entries / message bytes held now. */
+  lines: number;
+  bytes: number;
+  /** Totals since the source first appeared. */
+  totalLines: number;
+  totalBytes: number;
+  evicted: number;
+  partial: number;
+  firstSeen: number;
+  lastSeen: number;
+  /** Position of this source's oldest live entry, -1 if none; entries chain through next[]. */
+  head: number;
+  tail: number;
+}
+
+export class Store {
+  readonly maxLines: number;
+  readonly maxBytes: number;
+  readonly capacity: number;
+  readonly arena: Buffer;
+  readonly seqs: Float64Array;
+  readonly secs: Float64Array;
+  readonly nsecs: Uint32Array;
+  readonly offs: Uint32Array;
+  readonly lens: Uint32Array;
+  readonly srcs: Uint32Array;
+  readonly flags: Uint8Array;
+  private readonly next: Int32Array;
+
+  /** Physical index range in use; live entries are those in it without DEAD. */
+  start = 0;
+  end = 0;
+  /** Arena bytes in use (live and dead). */
+  private used = 0;
+  /** Live totals. */
+  lines = 0;
+  bytes = 0;
+  /** Sequence number the next entry will get. */
+  nextSeq = 0;
+  /** Entries evicted since start. */
+  evicted = 0;
+  /** Bumped by every compaction: positions cached by readers are stale when it changes. */
+  generation = 0;
+
+  readonly sources: SourceInfo[] = [];
+  private readonly byName = new Map<string, number>();
+  private readonly mostLines: MaxHeap;
+  private readonly mostBytes: MaxHeap;
+
+  constructor(opts: StoreOptions) {
+    const { maxLines, maxBytes } = opts;
+    if (!Number.isInteger(maxLines) || maxLines < 1) throw codedRange(`maxLines must be a positive integer, got ${maxLines}`);
+    if (!Number.isInteger(maxBytes) || maxBytes < 1) throw codedRange(`maxBytes must be a positive integer, got ${maxBytes}`);
+    this.maxLines = maxLines;
+    this.maxBytes = maxBytes;
+    // 1.5x physical room so compaction is rare and amortised (see header).
+    this.capacity = maxLines + Math.max(maxLines >> 1, 64);
+    // allocUnsafe: pages the kernel never hands out until written, so RSS follows use.
+    this.arena = Buffer.allocUnsafeSlow(maxBytes + Math.max(maxBytes >> 1, 65536));
+    const n = this.capacity;
+    this.seqs = new Float64Array(n);
+    this.secs = new Float64Array(n);
+    this.nsecs = new Uint32Array(n);
+    this.offs = new Uint32Array(n);
+    this.lens = new Uint32Array(n);
+    this.srcs = new Uint32Array(n);
+    this.flags = new Uint8Array(n);
+    this.next = new Int32Array(n);
+    this.mostLines = new MaxHeap((id) => this.sources[id].lines);
+    this.mostBytes = new MaxHeap((id) => this.sources[id].bytes);
+  }
+
+  /** Id of the source with this name, created on first use. */
+  source(name: Buffer, nowSec = Date.now() / 1000): number {
+    const key = name.toString('latin1');
+    let id = this.byName.get(key);
+    if (id === undefined) {
+      id = this.sources.length;
+      this.sources.push({
+        id, name: Buffer.from(name), lines: 0, bytes: 0, totalLines: 0, totalBytes: 0,
+        evicted: 0, partial: 0, firstSeen: nowSec, lastSeen: nowSec, head: -1, tail: -1,
+      });
+      this.byName.set(key, id);
+    }
+    return id;
+  }
+
+  /** Sequence number of the oldest live entry (== nextSeq when empty). */
+  get oldestSeq(): number {
+    return this.start < this.end ? this.seqs[this.start] : this.nextSeq;
+  }
+
+  /** Appends one entry (bytes are copied); returns its sequence number. */
+  append(src: number, buf: Uint8Array, start: number, end: number, sec: number, nsec: number, flags: number): number {
+    const len = end - start;
+    if (len > this.maxBytes) throw codedRange(`entry of ${len} bytes exceeds maxBytes ${this.maxBytes}`);
+    while (this.lines >= this.maxLines) this.evictFrom(this.mostLines.top());
+    while (this.bytes + len > this.maxBytes) this.evictFrom(this.mostBytes.top());
+    if (this.end === this.capacity || this.used + len > this.arena.length) this.compact();
+
+    const p = this.end++;
+    const off = this.used;
+    if (len > 24) this.arena.set(buf.subarray(start, end), off);
+    else for (let i = 0; i < len; i++) this.arena[off + i] = buf[start + i];
+    this.used += len;
+    const seq = this.nextSeq++;
+    this.seqs[p] = seq;
+    this.secs[p] = sec;
+    this.nsecs[p] = nsec;
+    this.offs[p] = off;
+    this.lens[p] = len;
+    this.srcs[p] = src;
+    this.flags[p] = flags;
+    this.next[p] = -1;
+
+    const s = this.sources[src];
+    if (s.tail >= 0) this.next[s.tail] = p;
+    else s.head = p;
+    s.tail = p;
+    s.lines++;
+    s.bytes += len;
+    s.totalLines++;
+    s.totalBytes += len;
+    if (flags & 1) s.partial++;
+    s.lastSeen = sec;
+    this.lines++;
+    this.bytes += len;
+    this.mostLines.update(src);
+    this.mostBytes.update(src);
+    return seq;
+  }
+
+  /** Evicts the oldest live entry of source id. */
+  private evictFrom(id: number): void {
+    const s = this.sources[id];
+    const p = s.head;
+    this.flags[p] |= DEAD;
+    s.head = this.next[p];
+    if (s.head < 0) s.tail = -1;
+    s.lines--;
+    s.bytes -= this.lens[p];
+    s.evicted++;
+    this.lines--;
+    this.bytes -= this.lens[p];
+    this.evicted++;
+    this.mostLines.update(id);
+    this.mostBytes.update(id);
+    // Keep start on a live entry so the oldest entry and its sequence are O(1).
+    while (this.start < this.end && (this.flags[this.start] & DEAD) !== 0) this.start++;
+    if (this.start === this.end) {
+      // Empty: rewind to the front. Positions move, so readers must re-seek.
+      this.start = this.end = 0;
+      this.used = 0;
+      this.generation++;
+    }
+  }
+
+  /** Moves live entries to the front of the index and arena, in order. */
+  private compact(): void {
+    const { arena, seqs, secs, nsecs, offs, lens, srcs, flags, next } = this;
+    for (const s of this.sources) s.head = s.tail = -1;
+    let w = 0;
+    let wb = 0;
+    // Copy contiguous runs of live bytes in one move each (bytes only ever move left).
+    let runFrom = 0;
+    let runTo = 0;
+    let runDst = 0;
+    for (let r = this.start; r < this.end; r++) {
+      if (flags[r] & DEAD) continue;
+      const off = offs[r];
+      const len = lens[r];
+      if (off !== runTo) {
+        if (runTo > runFrom) arena.copyWithin(runDst, runFrom, runTo);
+        runFrom = runTo = off;
+        runDst = wb;
+      }
+      runTo = off + len;
+      seqs[w] = seqs[r];
+      secs[w] = secs[r];
+      nsecs[w] = nsecs[r];
+      offs[w] = wb;
+      lens[w] = len;
+      srcs[w] = srcs[r];
+      flags[w] = flags[r];
+      next[w] = -1;
+      const s = this.sources[srcs[w]];
+      if (s.tail >= 0) next[s.tail] = w;
+      else s.head = w;
+      s.tail = w;
+      wb += len;
+      w++;
+    }
+    if (runTo > runFrom) arena.copyWithin(runDst, runFrom, runTo);
+    this.start = 0;
+    this.end = w;
+    this.used = wb;
+    this.generation++;
+  }
+
+  /** First position in [start, end) whose sequence is >= seq (end if none). */
+  lowerBound(seq: number): number {
+    let lo = this.start;
+    let hi = this.end;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.seqs[mid] < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+function codedRange(msg: string): RangeError {
+  return Object.assign(new RangeError(msg), { code: 'ERR_OUT_OF_RANGE' });
+}
