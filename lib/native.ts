@@ -1,0 +1,222 @@
+// Typed binding for the memlogd_native addon (lib/native/memlogd_native.c).
+//
+// The addon returns negative errnos; this module turns them into Node-shaped
+// errors (`connect ENOENT /path`, with .code/.errno/.syscall/.path), except
+// where "would block" is a normal answer for a polled fd (recvmsg, sendmsg
+// return null). Nothing else is decided here.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getSystemErrorName } from 'node:util';
+
+/** One received datagram (see recvmsg). */
+export interface RecvResult {
+  /** Bytes placed in the buffer: min(buf.length, fullLength). */
+  bytes: number;
+  /** Real length of the datagram (> bytes when it was truncated). */
+  fullLength: number;
+  /** Every fd passed with SCM_RIGHTS, already close-on-exec; the caller owns them. */
+  fds: number[];
+  /** MSG_CTRUNC: the control data (fds) did not all fit. */
+  ctrunc: boolean;
+  /** Sender credentials from SCM_CREDENTIALS (needs setPassCred), else -1. */
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+declare const pollHandleBrand: unique symbol;
+/** Opaque handle from pollStart. */
+export type PollHandle = { readonly [pollHandleBrand]: true };
+
+/** callback(status, events): status 0 or a negative errno; events POLL_* bits. */
+export type PollCallback = (status: number, events: number) => void;
+
+export const POLL_READABLE = 1;
+export const POLL_WRITABLE = 2;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+
+/** The addon as it is: numbers for errors, never throws for syscall failures. */
+export interface NativeBinding {
+  socketDgram(): number;
+  socketStream(): number;
+  bind(fd: number, path: string): number;
+  connect(fd: number, path: string): number;
+  listen(fd: number, backlog: number): number;
+  getsockname(fd: number): string | number;
+  recvmsg(fd: number, buf: Buffer): RecvResult | number;
+  sendmsg(fd: number, payload: Buffer, fds: readonly number[]): number;
+  socketpair(type: number): [number, number] | number;
+  pipe(): [number, number] | number;
+  close(fd: number): number;
+  setNonBlocking(fd: number, on: boolean): number;
+  setCloexec(fd: number): number;
+  setPassCred(fd: number, on: boolean): number;
+  peerCred(fd: number): [number, number, number] | number;
+  fdFlags(fd: number): [number, number] | number;
+  pollStart(fd: number, events: number, callback: PollCallback): PollHandle | number;
+  pollStop(handle: PollHandle): number;
+  pollUnref(handle: PollHandle): number;
+  pollRef(handle: PollHandle): number;
+}
+
+const ADDON = join('build', 'Release', 'memlogd_native.node');
+
+// This file runs as lib/native.ts (vitest) and as dist/lib/native.js (tsc
+// output): walk up from here until build/Release/ is found.
+function findAddon(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, ADDON);
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+function loadAddon(): NativeBinding {
+  const path = findAddon();
+  if (path === undefined) {
+    const err = new Error(
+      `memlogd native addon not found: no ${ADDON} above ${dirname(fileURLToPath(import.meta.url))}; ` +
+        'build it first (run make / npm install)',
+    ) as NodeJS.ErrnoException;
+    err.code = 'ERR_MEMLOGD_NATIVE_MISSING';
+    throw err;
+  }
+  return createRequire(import.meta.url)(path) as NativeBinding;
+}
+
+/** The raw addon, for tests. */
+export const raw: NativeBinding = loadAddon();
+
+const EAGAIN = -osConstants.errno.EAGAIN;
+const EWOULDBLOCK = -osConstants.errno.EWOULDBLOCK;
+
+/** A Node-style system error for a negative errno `rc`: message `"<syscall> <CODE>[ <path>]"`. */
+export function errnoError(rc: number, syscall: string, path?: string): NodeJS.ErrnoException {
+  const errno = -Math.abs(rc);
+  const code = errno === 0 ? 'UNKNOWN' : getSystemErrorName(errno);
+  const err = new Error(path === undefined ? `${syscall} ${code}` : `${syscall} ${code} ${path}`) as NodeJS.ErrnoException;
+  err.errno = errno;
+  err.code = code;
+  err.syscall = syscall;
+  if (path !== undefined) err.path = path;
+  Error.captureStackTrace(err, errnoError);
+  return err;
+}
+
+function check<T>(rc: T | number, syscall: string, path?: string): T {
+  if (typeof rc === 'number' && rc < 0) throw errnoError(rc, syscall, path);
+  return rc as T;
+}
+
+/** AF_UNIX SOCK_DGRAM, non-blocking, close-on-exec. */
+export function socketDgram(): number {
+  return check(raw.socketDgram(), 'socket');
+}
+
+/** AF_UNIX SOCK_STREAM, non-blocking, close-on-exec. */
+export function socketStream(): number {
+  return check(raw.socketStream(), 'socket');
+}
+
+export function bind(fd: number, path: string): void {
+  check(raw.bind(fd, path), 'bind', path);
+}
+
+export function connect(fd: number, path: string): void {
+  check(raw.connect(fd, path), 'connect', path);
+}
+
+export function listen(fd: number, backlog: number): void {
+  check(raw.listen(fd, backlog), 'listen');
+}
+
+/** The socket's own path; '' when unnamed, '@name' for an abstract name. */
+export function getsockname(fd: number): string {
+  return check(raw.getsockname(fd), 'getsockname');
+}
+
+/** Receive one datagram into buf without blocking; null when none is queued. */
+export function recvmsg(fd: number, buf: Buffer): RecvResult | null {
+  const r = raw.recvmsg(fd, buf);
+  if (typeof r === 'number') {
+    if (r === EAGAIN || r === EWOULDBLOCK) return null;
+    throw errnoError(r, 'recvmsg');
+  }
+  return r;
+}
+
+/** Send payload (plus fds via SCM_RIGHTS) on a connected socket; null if it would block. */
+export function sendmsg(fd: number, payload: Buffer, fds: readonly number[] = []): number | null {
+  const r = raw.sendmsg(fd, payload, fds);
+  if (r === EAGAIN || r === EWOULDBLOCK) return null;
+  return check(r, 'sendmsg');
+}
+
+/** AF_UNIX socketpair of SOCK_STREAM or SOCK_DGRAM: close-on-exec, blocking. */
+export function socketpair(type: number): [number, number] {
+  return check(raw.socketpair(type), 'socketpair');
+}
+
+/** [readFd, writeFd], close-on-exec, blocking. */
+export function pipe(): [number, number] {
+  return check(raw.pipe(), 'pipe');
+}
+
+export function close(fd: number): void {
+  check(raw.close(fd), 'close');
+}
+
+export function setNonBlocking(fd: number, on: boolean): void {
+  check(raw.setNonBlocking(fd, on), 'fcntl');
+}
+
+export function setCloexec(fd: number): void {
+  check(raw.setCloexec(fd), 'fcntl');
+}
+
+export function setPassCred(fd: number, on: boolean): void {
+  check(raw.setPassCred(fd, on), 'setsockopt');
+}
+
+/** [pid, uid, gid] of the connected peer (SO_PEERCRED). */
+export function peerCred(fd: number): [pid: number, uid: number, gid: number] {
+  return check(raw.peerCred(fd), 'getsockopt');
+}
+
+/** [fcntl(F_GETFD), fcntl(F_GETFL)]. */
+export function fdFlags(fd: number): [fdFlags: number, statusFlags: number] {
+  return check(raw.fdFlags(fd), 'fcntl');
+}
+
+/**
+ * Watch fd for POLL_READABLE / POLL_WRITABLE on Node's event loop; callback
+ * runs on the main thread. Note: this makes fd non-blocking, and fd must not
+ * be closed before pollStop. A running poll keeps the process alive unless
+ * pollUnref'd; dropping the handle without pollStop does NOT stop it.
+ */
+export function pollStart(fd: number, events: number, callback: PollCallback): PollHandle {
+  return check(raw.pollStart(fd, events, callback), 'uv_poll_start');
+}
+
+/** Stop and release a poll; calling it again is a no-op. */
+export function pollStop(handle: PollHandle): void {
+  raw.pollStop(handle);
+}
+
+/** Let the process exit even while this poll runs. */
+export function pollUnref(handle: PollHandle): void {
+  raw.pollUnref(handle);
+}
+
+/** Undo pollUnref. */
+export function pollRef(handle: PollHandle): void {
+  raw.pollRef(handle);
+}
