@@ -8,7 +8,7 @@ import { Daemon, DEFAULTS } from '../lib/daemon.js';
 import { daemonize } from '../lib/daemonize.js';
 import { goStyleArgs, intArg } from '../lib/flags.js';
 
-const LONG = ['socket-log', 'socket-query', 'fd-log', 'fd-query', 'max-lines', 'max-line-len', 'max-bytes', 'ready-fd'];
+const LONG = ['socket-log', 'socket-query', 'fd-log', 'fd-query', 'max-lines', 'max-line-len', 'max-bytes', 'query-timeout', 'ready-fd'];
 const BOOL = ['daemonize'];
 
 run('memlogd', async () => {
@@ -21,12 +21,13 @@ run('memlogd', async () => {
     .option('--max-lines <n>', 'entries held at most', intArg(1), DEFAULTS.maxLines)
     .option('--max-line-len <n>', 'longer lines are stored as continuation pieces of this size', intArg(8), DEFAULTS.maxLineLen)
     .option('--max-bytes <n>', 'message bytes held at most', intArg(1), DEFAULTS.maxBytes)
+    .option('--query-timeout <ms>', 'disconnect a query client that sends no request within this time', intArg(1), 10_000)
     .option('--daemonize', 'bind both sockets, serve them in the background, exit once they accept')
     .option('--ready-fd <n>', 'internal: write "ready" to this fd once serving', intArg(0))
     .parse(argv, { from: 'user' });
   const o = cmd.opts<{
     socketLog: string; socketQuery: string; fdLog?: number; fdQuery?: number; maxLines: number;
-    maxLineLen: number; maxBytes: number; daemonize?: boolean; readyFd?: number;
+    maxLineLen: number; maxBytes: number; queryTimeout: number; daemonize?: boolean; readyFd?: number;
   }>();
 
   if (o.daemonize) {
@@ -37,7 +38,7 @@ run('memlogd', async () => {
 
   const d = await Daemon.start({
     socketLog: o.socketLog, socketQuery: o.socketQuery, fdLog: o.fdLog, fdQuery: o.fdQuery,
-    maxLines: o.maxLines, maxLineLen: o.maxLineLen, maxBytes: o.maxBytes,
+    maxLines: o.maxLines, maxLineLen: o.maxLineLen, maxBytes: o.maxBytes, handshakeTimeoutMs: o.queryTimeout,
   });
   if (o.readyFd !== undefined) {
     fs.writeSync(o.readyFd, 'ready\n');

@@ -25,10 +25,15 @@ export async function logread(opts: LogreadOptions, out: Writable): Promise<void
       resolve();
     });
   });
+  let paused = false;
   const reading = readEntries(sock, (e) => {
-    if (!out.write(formatText(e) + '\n')) {
+    if (!out.write(formatText(e) + '\n') && !paused) {
+      paused = true;
       sock.pause();
-      once(out, 'drain').then(() => sock.resume(), () => {});
+      once(out, 'drain').then(() => {
+        paused = false;
+        sock.resume();
+      }, () => {});
     }
   });
   await Promise.race([reading, outClosed]);

@@ -58,6 +58,10 @@ export class QueryServer {
       sock.destroy();
     });
     sock.once('close', () => this.pending.delete(sock));
+    // Hung up without a request (half-open sockets are allowed, so close it ourselves).
+    sock.once('end', () => {
+      if (this.pending.has(sock)) sock.destroy();
+    });
     sock.once('data', (data: Buffer) => {
       sock.setTimeout(0);
       this.pending.delete(sock);
