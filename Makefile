@@ -10,12 +10,12 @@ TS_SOURCES := $(shell find lib cmd bench -name '*.ts' 2>/dev/null)
 all: build
 
 node_modules/.stamp: package.json package-lock.json
-	npm install --no-audit --no-fund --ignore-scripts
+	npm install --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
 # npm's bundled node-gyp, pointed at the installed headers (it must never download them).
 $(ADDON): lib/native/memlogd_native.c binding.gyp node_modules/.stamp
-	npm run install
+	npm run --silent install
 
 dist/.stamp: $(TS_SOURCES) tsconfig.json node_modules/.stamp
 	npx tsc -p tsconfig.json
