@@ -1,0 +1,87 @@
+// Bench follower (its own process): reads memlogd's query socket in dump+follow mode, counts
+// every bench line, checks per-source order, counts gap records, measures end-to-end latency
+// of lines that carry a send time. Prints one JSON result line when all lines are accounted for.
+// argv: <query socket> <total lines> <sources>
+
+import net from 'node:net';
+import { NS_AT, SEQ_AT, SRC_AT } from './line-format.js';
+
+const [sock, totalArg, sourcesArg] = process.argv.slice(2);
+const total = Number(totalArg);
+const expected = new Float64Array(Number(sourcesArg));
+const MSG = Buffer.from(',"msg":"');
+const GAP = Buffer.from('"source":"memlogd","msg":"gap:');
+const latencies: number[] = [];
+let received = 0;
+let missed = 0;
+let gaps = 0;
+let orderErrors = 0;
+let lastAt = 0n;
+let rest: Buffer | null = null;
+
+function num(buf: Buffer, at: number, width: number): number {
+  let v = 0;
+  for (let i = at; i < at + width; i++) v = v * 10 + (buf[i] - 48);
+  return v;
+}
+
+function onLine(buf: Buffer, start: number, end: number, now: bigint): void {
+  const m = buf.indexOf(MSG, start);
+  if (m < 0 || m > end) return;
+  const msg = m + MSG.length;
+  const c = buf[msg + SRC_AT];
+  if (c < 48 || c > 57) {
+    // not a bench line: memlogd's own entries, and gap records (count what was missed)
+    if (buf.indexOf(GAP, start) !== -1 && buf.indexOf(GAP, start) < end) {
+      gaps++;
+      const text = buf.toString('latin1', start, end);
+      const n = /missed (\d+) entr|gap: (\d+) entr/.exec(text);
+      if (n) missed += Number(n[1] ?? n[2]);
+    }
+    return;
+  }
+  const src = num(buf, msg + SRC_AT, 5);
+  const seq = num(buf, msg + SEQ_AT, 10);
+  if (seq !== expected[src]) orderErrors++;
+  expected[src] = seq + 1;
+  received++;
+  const sent = num(buf, msg + NS_AT, 19);
+  if (sent > 0) latencies.push(Number(now) - sent);
+}
+
+function finish(): void {
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] / 1e6 : null);
+  process.stdout.write(JSON.stringify({
+    received, missed, gaps, orderErrors, lastAt: lastAt.toString(),
+    latencyMs: latencies.length ? { p50: pct(0.5), p99: pct(0.99), max: pct(1) } : null,
+  }) + '\n');
+  process.exit(0);
+}
+
+const c = net.createConnection({ path: sock }, () => {
+  c.write(Buffer.from([2]));
+  process.stdout.write('ready\n');
+});
+c.on('data', (chunk: Buffer) => {
+  const now = process.hrtime.bigint();
+  let buf = chunk;
+  if (rest) {
+    buf = Buffer.concat([rest, chunk]);
+    rest = null;
+  }
+  let pos = 0;
+  let nl: number;
+  while ((nl = buf.indexOf(10, pos)) !== -1) {
+    onLine(buf, pos, nl, now);
+    pos = nl + 1;
+  }
+  if (pos < buf.length) rest = Buffer.from(buf.subarray(pos));
+  if (received > 0) lastAt = now;
+  if (received + missed >= total) finish();
+});
+c.on('error', (err) => {
+  process.stderr.write(`follower: ${err.message}\n`);
+  process.exit(1);
+});
+c.on('close', () => finish());
