@@ -44,6 +44,7 @@ interface RunResult {
   received: number;
   missed: number;
   orderErrors: number;
+  followerCpuSec?: number;
   cpuSec?: number;
   cpuSecPerMillion?: number;
   peakRssMB?: number;
@@ -132,7 +133,9 @@ async function feed(s: Scenario, logSock: string, release: () => void): Promise<
 async function runMemlogd(s: Scenario, dir: string): Promise<RunResult> {
   const log = path.join(dir, 'log.sock');
   const query = path.join(dir, 'q.sock');
-  const d = spawn(process.execPath, [MEMLOGD, '-socket-log', log, '-socket-query', query, ...memlogdFlags], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // MEMLOGD_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the daemon under load
+  const nodeArgs = process.env.MEMLOGD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const d = spawn(process.execPath, [...nodeArgs, MEMLOGD, '-socket-log', log, '-socket-query', query, ...memlogdFlags], { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     await waitStderr(d, 'serving');
     const total = s.sources * s.lines;
@@ -153,7 +156,7 @@ async function runMemlogd(s: Scenario, dir: string): Promise<RunResult> {
     const cpuSec = (st.cpuTicks - cpu0) / TICKS_PER_SEC;
     return {
       linesPerSec: Math.round(res.received / secs), received: res.received, missed: res.missed, orderErrors: res.orderErrors,
-      cpuSec, cpuSecPerMillion: cpuSec / (total / 1e6), peakRssMB: st.hwmKB / 1024, latencyMs: res.latencyMs,
+      followerCpuSec: res.cpuSec, cpuSec, cpuSecPerMillion: cpuSec / (total / 1e6), peakRssMB: st.hwmKB / 1024, latencyMs: res.latencyMs,
     };
   } finally {
     d.kill('SIGTERM');

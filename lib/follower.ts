@@ -116,17 +116,19 @@ export class Follower {
       this.pos = st.lowerBound(this.nextSeq);
       this.gen = st.generation;
     }
-    if (this.pos < st.start) this.pos = st.start;
     const { seqs, secs, nsecs, srcs, lens, offs, flags, arena } = st;
+    const joined = this.joinSeq;
     let o = 0;
     let out = this.scratch;
     while (this.pos < st.end && this.nextSeq < this.untilSeq) {
       const p = this.pos;
-      if (flags[p] & DEAD) {
+      const seq = seqs[p];
+      // Evicted entries that were history when this reader came are holes in the store's view;
+      // those that arrived while it was connected are still its to read while they are here.
+      if ((flags[p] & DEAD) !== 0 && seq < joined) {
         this.pos++;
         continue;
       }
-      const seq = seqs[p];
       if (seq >= this.untilSeq) break;
       const name = this.names.get(srcs[p]);
       const need = V1Encoder.worstCase(name, lens[p]) + (seq > this.nextSeq ? 512 : 0);

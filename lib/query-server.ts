@@ -32,6 +32,12 @@ export class QueryServer {
     // (`printf '\0' | socat`) and must still receive the whole dump.
     this.server = net.createServer({ allowHalfOpen: true }, (sock) => this.accept(sock));
     this.server.on('error', (err) => opts.log(`query socket error: ${err.message}`));
+    // Entries evicted while a follower was behind stay readable for it until memory is needed.
+    store.retainFrom = () => {
+      let min = Infinity;
+      for (const f of this.followers) if (f.untilSeq === Infinity) min = Math.min(min, Math.max(f.nextSeq, f.joinSeq));
+      return min;
+    };
   }
 
   /** Serves on an already bound and listening socket fd. */

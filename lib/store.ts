@@ -1,17 +1,21 @@
 // The log store: every entry's bytes in one preallocated arena, its metadata in typed arrays
 // (no JS object per line), bounded by lines and bytes, fair across sources.
 //
-// Layout: entries occupy index positions [start, end) in sequence order; position p has
+// Layout: entries occupy index positions [0, end) in sequence order; position p has
 // seqs[p], secs[p]/nsecs[p] (receive time), srcs[p], offs[p]/lens[p] (bytes in the arena) and
 // flags[p]. Sequence numbers increase by one per entry across all sources and are never reused
 // (doubles: exact up to 2^53, centuries at millions of lines per second).
 //
 // Fairness: when a bound is hit, the oldest entry of the source holding the most (lines, or
-// bytes) is evicted, so a chatty source cannot erase a quiet one. Evicting from the middle
-// leaves dead slots; when the index or arena runs out of physical room, live entries are
-// compacted to the front (amortised: capacity is 1.5x the bound, so each compaction frees at
-// least a third of it). Readers hold sequence numbers, not positions, so compaction only costs
-// them one binary search (generation tells them when).
+// bytes) is evicted, so a chatty source cannot erase a quiet one.
+//
+// Eviction is logical: the entry is marked DEAD and leaves the store's bounded view (dumps, the
+// counts), but its slot and bytes stay until the physical index or arena is full. Then
+// compaction moves the entries still wanted to the front: the live ones, and dead ones a
+// connected follower has not read yet (retainFrom), within a budget. So a follower that falls a
+// little behind a fast producer still gets every line, from memory that was preallocated
+// anyway, and compaction is rare (every PHYSICAL_SLACK appends). Readers hold sequence
+// numbers, not positions: after a compaction (generation changes) they binary-search again.
 //
 // Pure module: no I/O.
 
@@ -20,11 +24,18 @@ import { MaxHeap } from './heap.js';
 /** Entry flag: evicted, slot awaits compaction. Lower bits belong to the framer (PARTIAL). */
 export const DEAD = 0x80;
 
+/** Index slots beyond maxLines (33 bytes each, preallocated): followers' grace and compaction room. */
+const PHYSICAL_SLACK = 65536;
+/** Arena bytes beyond maxBytes, at least. */
+const ARENA_SLACK = 1024 * 1024;
+
 export interface StoreOptions {
   /** Bound on live entries (reference default: 5000). */
   maxLines: number;
   /** Bound on live message bytes. */
   maxBytes: number;
+  /** Index slots beyond maxLines (default PHYSICAL_SLACK; tests make it small to force compactions). */
+  slack?: number;
 }
 
 export interface SourceInfo {
@@ -60,9 +71,14 @@ export class Store {
   readonly flags: Uint8Array;
   private readonly next: Int32Array;
 
-  /** Physical index range in use; live entries are those in it without DEAD. */
+  /** Index positions [0, end) hold entries; start is the oldest live one (end if none). */
   start = 0;
   end = 0;
+  /**
+   * Oldest sequence number a reader still wants from the dead entries (Infinity: none). Set by
+   * the query server; compaction keeps dead entries from here on while they fit.
+   */
+  retainFrom: () => number = () => Infinity;
   /** Arena bytes in use (live and dead). */
   private used = 0;
   /** Live totals. */
@@ -86,10 +102,9 @@ export class Store {
     if (!Number.isInteger(maxBytes) || maxBytes < 1) throw codedRange(`maxBytes must be a positive integer, got ${maxBytes}`);
     this.maxLines = maxLines;
     this.maxBytes = maxBytes;
-    // 1.5x physical room so compaction is rare and amortised (see header).
-    this.capacity = maxLines + Math.max(maxLines >> 1, 64);
-    // allocUnsafe: pages the kernel never hands out until written, so RSS follows use.
-    this.arena = Buffer.allocUnsafeSlow(maxBytes + Math.max(maxBytes >> 1, 65536));
+    this.capacity = maxLines + Math.max(1, opts.slack ?? Math.max(maxLines >> 1, PHYSICAL_SLACK));
+    // allocUnsafeSlow: pages are not touched until written, so RSS follows use.
+    this.arena = Buffer.allocUnsafeSlow(maxBytes + Math.max(maxBytes >> 1, opts.slack === undefined ? ARENA_SLACK : 64));
     const n = this.capacity;
     this.seqs = new Float64Array(n);
     this.secs = new Float64Array(n);
@@ -124,7 +139,7 @@ export class Store {
   }
 
   /** Appends one entry (bytes are copied); returns its sequence number. */
-  append(src: number, buf: Uint8Array, start: number, end: number, sec: number, nsec: number, flags: number): number {
+  append(src: number, buf: Buffer, start: number, end: number, sec: number, nsec: number, flags: number): number {
     const len = end - start;
     if (len > this.maxBytes) throw codedRange(`entry of ${len} bytes exceeds maxBytes ${this.maxBytes}`);
     while (this.lines >= this.maxLines) this.evictFrom(this.mostLines.top());
@@ -133,8 +148,12 @@ export class Store {
 
     const p = this.end++;
     const off = this.used;
-    if (len > 24) this.arena.set(buf.subarray(start, end), off);
-    else for (let i = 0; i < len; i++) this.arena[off + i] = buf[start + i];
+    // A byte loop beats a native copy for typical lines (no view object per line).
+    if (len > 256) buf.copy(this.arena, off, start, end);
+    else {
+      const a = this.arena;
+      for (let i = 0; i < len; i++) a[off + i] = buf[start + i];
+    }
     this.used += len;
     const seq = this.nextSeq++;
     this.seqs[p] = seq;
@@ -180,26 +199,44 @@ export class Store {
     this.mostBytes.update(id);
     // Keep start on a live entry so the oldest entry and its sequence are O(1).
     while (this.start < this.end && (this.flags[this.start] & DEAD) !== 0) this.start++;
-    if (this.start === this.end) {
-      // Empty: rewind to the front. Positions move, so readers must re-seek.
-      this.start = this.end = 0;
-      this.used = 0;
-      this.generation++;
-    }
   }
 
-  /** Moves live entries to the front of the index and arena, in order. */
+  /**
+   * Oldest dead sequence number compaction can keep: what readers want (retainFrom), raised
+   * until the kept dead entries leave at least half the slack free (progress guaranteed).
+   */
+  private keepFrom(): number {
+    let keep = this.retainFrom();
+    if (keep >= this.nextSeq) return Infinity;
+    let n = this.lines;
+    let b = this.bytes;
+    const maxN = this.maxLines + ((this.capacity - this.maxLines) >> 1);
+    const maxB = this.maxBytes + ((this.arena.length - this.maxBytes) >> 1);
+    for (let p = this.end - 1; p >= 0 && this.seqs[p] >= keep; p--) {
+      if ((this.flags[p] & DEAD) === 0) continue;
+      if (n + 1 > maxN || b + this.lens[p] > maxB) return this.seqs[p] + 1;
+      n++;
+      b += this.lens[p];
+    }
+    return keep;
+  }
+
+  /** Moves the live entries, and dead ones readers still want, to the front, in order. */
   private compact(): void {
     const { arena, seqs, secs, nsecs, offs, lens, srcs, flags, next } = this;
+    const keep = this.keepFrom();
     for (const s of this.sources) s.head = s.tail = -1;
     let w = 0;
     let wb = 0;
+    let newStart = -1;
     // Copy contiguous runs of live bytes in one move each (bytes only ever move left).
     let runFrom = 0;
     let runTo = 0;
     let runDst = 0;
-    for (let r = this.start; r < this.end; r++) {
-      if (flags[r] & DEAD) continue;
+    for (let r = 0; r < this.end; r++) {
+      const dead = (flags[r] & DEAD) !== 0;
+      if (dead && seqs[r] < keep) continue;
+      if (!dead && newStart < 0) newStart = w;
       const off = offs[r];
       const len = lens[r];
       if (off !== runTo) {
@@ -216,23 +253,25 @@ export class Store {
       srcs[w] = srcs[r];
       flags[w] = flags[r];
       next[w] = -1;
-      const s = this.sources[srcs[w]];
-      if (s.tail >= 0) next[s.tail] = w;
-      else s.head = w;
-      s.tail = w;
+      if (!dead) {
+        const s = this.sources[srcs[w]];
+        if (s.tail >= 0) next[s.tail] = w;
+        else s.head = w;
+        s.tail = w;
+      }
       wb += len;
       w++;
     }
     if (runTo > runFrom) arena.copyWithin(runDst, runFrom, runTo);
-    this.start = 0;
+    this.start = newStart < 0 ? w : newStart;
     this.end = w;
     this.used = wb;
     this.generation++;
   }
 
-  /** First position in [start, end) whose sequence is >= seq (end if none). */
+  /** First position in [0, end) whose sequence is >= seq (end if none). */
   lowerBound(seq: number): number {
-    let lo = this.start;
+    let lo = 0;
     let hi = this.end;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;

@@ -64,12 +64,29 @@ describe('query modes', () => {
     f.close();
   });
 
+  it('a follower that stalls briefly loses nothing, though the store holds only 1000 lines', async () => {
+    d = await startDaemon(['-max-lines', '1000']);
+    const f = new Follow(d.query, 1);
+    await new Promise((r) => setTimeout(r, 200));
+    f.sock.pause();
+    let text = '';
+    for (let i = 0; i < 30_000; i++) text += `s ${i}\n`;
+    handOff(d.log, 'burst', text);
+    await waitForEntry(d.query, (e) => e.msg === 's 29999', 'burst stored');
+    expect((await dump(d.query)).filter((e) => e.source === 'burst').length).toBeLessThanOrEqual(1000);
+    f.sock.resume();
+    await waitFor(() => f.entries.some((e) => e.msg === 's 29999'), 'reader to catch up');
+    expect(f.entries.map((e) => e.msg)).toEqual(Array.from({ length: 30_000 }, (_, i) => `s ${i}`));
+    f.close();
+  });
+
   it('a reader that falls behind is told how many entries it missed', async () => {
     d = await startDaemon(['-max-lines', '1000']);
     const f = new Follow(d.query, 1);
     await new Promise((r) => setTimeout(r, 200));
     f.sock.pause(); // stop reading: memlogd must neither block nor grow
-    const TOTAL = 50_000;
+    // more than the store's physical room (1000 lines + 64k slots of slack kept for followers)
+    const TOTAL = 200_000;
     let text = '';
     for (let i = 0; i < TOTAL; i++) text += `n ${i} ${'y'.repeat(60)}\n`;
     handOff(d.log, 'flood', text);

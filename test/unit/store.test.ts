@@ -62,11 +62,13 @@ describe('Store', () => {
   });
 
   it('matches a simple model under random load (compaction keeps bytes and order)', () => {
-    const st = new Store({ maxLines: 37, maxBytes: 500 });
+    const st = new Store({ maxLines: 37, maxBytes: 500, slack: 13 });
     const ids = [0, 1, 2, 3].map((i) => st.source(Buffer.from(`s${i}`)));
     const model: Array<{ seq: number; src: number; msg: string }> = [];
     let seed = 1;
     const rnd = () => (seed = (seed * 48271) % 2147483647);
+    // a reader somewhere behind: compaction keeps some dead entries for it
+    st.retainFrom = () => Math.max(0, st.nextSeq - (rnd() % 60));
     for (let i = 0; i < 20000; i++) {
       const src = ids[rnd() % (1 + (rnd() % 4))];
       const msg = String.fromCharCode(97 + (i % 26)).repeat(rnd() % 40) + i;
@@ -79,6 +81,12 @@ describe('Store', () => {
       expect(have).toEqual(have.map((e) => model[e.seq]));
       expect(st.lines).toBe(have.length);
       expect(have.map((e) => e.seq)).toEqual([...have.map((e) => e.seq)].sort((x, y) => x - y));
+      // dead entries still present are intact too, and everything is in sequence order
+      for (let p = 0; p < st.end; p++) {
+        const m = model[st.seqs[p]];
+        expect(st.arena.toString('latin1', st.offs[p], st.offs[p] + st.lens[p])).toBe(m.msg);
+        if (p > 0) expect(st.seqs[p]).toBeGreaterThan(st.seqs[p - 1]);
+      }
     }
     expect(st.generation).toBeGreaterThan(0);
   });
@@ -88,8 +96,34 @@ describe('Store', () => {
     const a = st.source(Buffer.from('a'));
     for (let i = 0; i < 25; i++) add(st, a, `m${i}`);
     expect(st.seqs[st.lowerBound(20)]).toBe(20);
-    expect(st.seqs[st.lowerBound(0)]).toBe(15);
+    expect(st.oldestSeq).toBe(15);
+    expect(st.seqs[st.start]).toBe(15);
     expect(st.lowerBound(99)).toBe(st.end);
+  });
+
+  it('keeps evicted entries a reader still wants through compaction, within budget', () => {
+    const st = new Store({ maxLines: 10, maxBytes: 10_000, slack: 20 });
+    const a = st.source(Buffer.from('a'));
+    let wanted = 0;
+    st.retainFrom = () => wanted;
+    for (let i = 0; i < 25; i++) add(st, a, `m${i}`);
+    // a compaction happened (capacity 30 filled) but seq 0.. were kept as the reader wants them
+    expect(st.lines).toBe(10);
+    const present = (seq: number) => {
+      const p = st.lowerBound(seq);
+      return p < st.end && st.seqs[p] === seq;
+    };
+    expect(present(0) || present(5)).toBe(true);
+    // the reader moves on: the next compaction drops what it no longer needs
+    wanted = 24;
+    for (let i = 25; i < 200; i++) add(st, a, `m${i}`);
+    expect(present(5)).toBe(false);
+    expect(live(st).map((e) => e.msg)).toEqual(Array.from({ length: 10 }, (_, i) => `m${190 + i}`));
+    // a reader that never moves cannot stop progress: the store stays bounded
+    wanted = 0;
+    for (let i = 200; i < 2000; i++) add(st, a, `m${i}`);
+    expect(st.end).toBeLessThanOrEqual(st.capacity);
+    expect(st.lines).toBe(10);
   });
 
   it('rejects nonsense bounds with a code', () => {
