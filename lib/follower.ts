@@ -1,11 +1,11 @@
 // A query reader: a cursor (a sequence number) into the shared store, never a copy of it.
 //
-// It encodes entries straight from the store into a bounded batch and writes the batch to its
-// socket; while the socket has unflushed bytes it waits, and the store keeps moving without it.
-// So a slow reader costs memlogd at most one batch of memory and never blocks a producer. If it
-// falls so far behind that entries it has not read are evicted, it is told: a gap record.
+// It encodes entries straight from the store into one reusable batch buffer and sends it with
+// non-blocking writes; when the socket is full it keeps the unsent rest of that one batch and
+// waits for writability, while the store moves on without it. So a slow reader costs memlogd at
+// most one batch of memory and never blocks a producer. If it falls so far behind that entries
+// it has not read are gone, it is told: a gap record.
 
-import type { Socket } from 'node:net';
 import { SELF_SOURCE, V1Encoder, jsonString } from './protocol.js';
 import { DEAD, type Store } from './store.js';
 
@@ -35,13 +35,21 @@ export class NameCache {
   }
 }
 
+/** Where a follower's bytes go: a connected socket, written without blocking. */
+export interface Sink {
+  /** Writes buf[from, to); returns bytes taken, null if none fit now; throws if the peer is gone. */
+  write(buf: Buffer, from: number, to: number): number | null;
+  /** Asks for (or cancels) a pump() call when the sink has room again. */
+  wantWritable(on: boolean): void;
+  /** Everything was sent (a dump is complete): release the connection. */
+  close(): void;
+}
+
 export interface FollowerOptions {
   /** First sequence number wanted (store.oldestSeq for a dump, store.nextSeq to follow). */
   fromSeq: number;
   /** Stop before this sequence number (a dump); Infinity to follow forever. */
   untilSeq: number;
-  /** Called once a dump is complete and flushed, or the socket is gone. */
-  onDone: (f: Follower) => void;
   /** Clock for gap records (now, as [sec, nsec]). */
   now: () => [number, number];
 }
@@ -57,17 +65,19 @@ export class Follower {
   sentEntries = 0;
   private pos = -1;
   private gen = -1;
-  private waiting = false;
+  /** scratch[pendFrom, pendTo) is encoded but not yet sent. */
+  private pendFrom = 0;
+  private pendTo = 0;
+  private blocked = false;
   private finished = false;
   private scratch = Buffer.allocUnsafe(BATCH_BYTES);
   private readonly encoder = new V1Encoder();
 
   constructor(private readonly store: Store, private readonly names: NameCache,
-    readonly socket: Socket, private readonly opts: FollowerOptions) {
+    private readonly sink: Sink, private readonly opts: FollowerOptions) {
     this.nextSeq = opts.fromSeq;
     this.joinSeq = store.nextSeq;
     this.untilSeq = opts.untilSeq;
-    socket.on('close', () => this.finish());
   }
 
   /** How many entries this reader is behind the newest. */
@@ -77,36 +87,38 @@ export class Follower {
 
   /** Sends whatever is available, until the socket pushes back. Called after every ingest. */
   pump(): void {
-    if (this.waiting || this.finished) return;
+    if (this.finished) return;
     for (;;) {
+      if (this.pendFrom < this.pendTo) {
+        let n: number | null;
+        try {
+          n = this.sink.write(this.scratch, this.pendFrom, this.pendTo);
+        } catch {
+          this.sink.close(); // the reader went away (EPIPE, ECONNRESET)
+          return;
+        }
+        if (n !== null) this.pendFrom += n;
+        if (this.pendFrom < this.pendTo) {
+          if (!this.blocked) this.sink.wantWritable((this.blocked = true));
+          return;
+        }
+      }
       const n = this.fill();
       if (n === 0) break;
-      const out = Buffer.allocUnsafe(n);
-      this.scratch.copy(out, 0, 0, n);
-      this.socket.write(out, this.onFlushed);
-      if (this.socket.writableLength > 0) {
-        this.waiting = true;
-        return;
-      }
+      this.pendFrom = 0;
+      this.pendTo = n;
     }
+    if (this.blocked) this.sink.wantWritable((this.blocked = false));
     if (this.nextSeq >= this.untilSeq) {
+      // A dump is complete. Sent bytes sit in the peer's receive queue: closing now is safe.
       this.finished = true;
-      // The bytes are in the peer's receive queue once written; close without waiting for it.
-      this.socket.end(() => this.socket.destroy());
-      this.opts.onDone(this);
+      this.sink.close();
     }
   }
 
-  private readonly onFlushed = (err?: Error | null): void => {
-    if (err || !this.waiting || this.socket.writableLength > 0) return;
-    this.waiting = false;
-    this.pump();
-  };
-
-  private finish(): void {
-    if (this.finished) return;
+  /** The connection is gone: never touch the sink again. */
+  stop(): void {
     this.finished = true;
-    this.opts.onDone(this);
   }
 
   /** Encodes the next entries into scratch; returns the byte count (0: nothing to send). */

@@ -62,6 +62,8 @@ export interface NativeBinding {
   pollStop(handle: PollHandle): number;
   pollUnref(handle: PollHandle): number;
   pollRef(handle: PollHandle): number;
+  accept(fd: number): number;
+  pollModify(handle: PollHandle, events: number): number;
 }
 
 const ADDON = join('build', 'Release', 'memlogd_native.node');
@@ -214,6 +216,18 @@ export function pollStop(handle: PollHandle): void {
 /** Let the process exit even while this poll runs. */
 export function pollUnref(handle: PollHandle): void {
   raw.pollUnref(handle);
+}
+
+/** Accepts one connection (non-blocking, close-on-exec); null when none is waiting. */
+export function accept(fd: number): number | null {
+  const rc = raw.accept(fd);
+  if (rc === EAGAIN || rc === EWOULDBLOCK) return null;
+  return check(rc, 'accept');
+}
+
+/** Changes what an active poll watches (POLL_READABLE / POLL_WRITABLE). */
+export function pollModify(handle: PollHandle, events: number): void {
+  check(raw.pollModify(handle, events), 'uv_poll_start');
 }
 
 /** Undo pollUnref. */

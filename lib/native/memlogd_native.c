@@ -167,6 +167,15 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   return rc_or_errno(env, listen(fd, backlog));
 }
 
+/* accept(fd) -> connected fd | -errno (e.g. -EAGAIN when none is waiting).
+ * The query server accepts itself, so that it can write to readers with
+ * non-blocking sends outside libuv's write queue (see lib/query-server.ts). */
+static napi_value js_accept(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  ARG_INT(0, fd, "fd must be a number");
+  return rc_or_errno(env, RETRY(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)));
+}
+
 /* Pathname sockets give their path; unnamed ones ''; abstract ones are
  * rendered '@name' (the ss(8) convention) since JS strings cannot start
  * with the kernel's NUL marker usefully. */
@@ -547,6 +556,19 @@ static napi_value js_pollStop(napi_env env, napi_callback_info info) {
   return num(env, 0);
 }
 
+/* pollModify(handle, events) -> 0 | -errno: change what an active poll
+ * watches (uv_poll_start on a started handle just updates the events). */
+static napi_value js_pollModify(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  struct poll *p = arg_poll(env, argv[0]);
+  if (p == NULL) return NULL;
+  ARG_INT(1, events, "events must be a number");
+  events &= UV_READABLE | UV_WRITABLE;
+  if (events == 0) return num(env, -EINVAL);
+  if (p->closing) return num(env, -EBADF);
+  return num(env, uv_poll_start(&p->h, events, poll_on_event));
+}
+
 /* pollUnref / pollRef: whether the poll keeps the process alive. No-ops
  * once stopped. */
 static napi_value js_pollUnref(napi_env env, napi_callback_info info) {
@@ -574,7 +596,7 @@ static napi_value init(napi_env env, napi_value exports) {
     FN(getsockname), FN(recvmsg), FN(sendmsg), FN(socketpair), FN(pipe),
     FN(close), FN(setNonBlocking), FN(setCloexec), FN(setPassCred),
     FN(peerCred), FN(fdFlags), FN(pollStart), FN(pollStop), FN(pollUnref),
-    FN(pollRef),
+    FN(pollRef), FN(accept), FN(pollModify),
   };
 #undef FN
   NAPI(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
