@@ -6,10 +6,11 @@
 import net from 'node:net';
 import { NS_AT, SEQ_AT, SRC_AT } from './line-format.js';
 
-const [sock, totalArg, sourcesArg] = process.argv.slice(2);
+const [sock, totalArg, sourcesArg, sizeArg] = process.argv.slice(2);
+/** Bench messages have a fixed length, so the message starts a known distance before `"}`. */
+const msgLen = Number(sizeArg) - 1;
 const total = Number(totalArg);
 const expected = new Float64Array(Number(sourcesArg));
-const MSG = Buffer.from(',"msg":"');
 const GAP = Buffer.from('"source":"memlogd","msg":"gap:');
 const latencies: number[] = [];
 let received = 0;
@@ -27,11 +28,13 @@ function num(buf: Buffer, at: number, width: number): number {
 }
 
 function onLine(buf: Buffer, start: number, end: number, now: bigint): void {
-  const m = buf.indexOf(MSG, start);
-  if (m < 0 || m > end) return;
-  const msg = m + MSG.length;
-  const c = buf[msg + SRC_AT];
-  if (c < 48 || c > 57) {
+  let msg = end - 2 - msgLen; // entry ends with `"}`
+  const c = msg > start ? buf[msg + SRC_AT] : 0;
+  // a bench line iff `"msg":"` sits right before a digit at that spot
+  if (c < 48 || c > 57 || buf[msg - 1] !== 0x22 || buf[msg - 2] !== 0x3a || buf[msg - 4] !== 0x67) {
+    msg = -1;
+  }
+  if (msg < 0) {
     // not a bench line: memlogd's own entries, and gap records (count what was missed)
     if (buf.indexOf(GAP, start) !== -1 && buf.indexOf(GAP, start) < end) {
       gaps++;

@@ -10,6 +10,20 @@ export const PARTIAL = 1;
 /** Receives one line or piece: bytes buf[start, end), flags PARTIAL or 0. Must not keep buf. */
 export type LineSink = (buf: Buffer, start: number, end: number, flags: number) => void;
 
+/**
+ * Receives, once per chunk, the lines that lie wholly inside it: line i is
+ * buf[starts[i], ends[i]) with flags[i], in order. Lets the store copy a chunk in one move.
+ */
+export type BatchSink = (buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, n: number) => void;
+
+/** Lines per batch before it is handed over (a 64 KiB chunk of short lines fits). */
+const BATCH_LINES = 4096;
+// One set of batch arrays for every framer: a batch is always handed over before push()
+// returns, so framers never hold one across calls (per-framer arrays cost 36 KiB per input).
+const STARTS = new Int32Array(BATCH_LINES);
+const ENDS = new Int32Array(BATCH_LINES);
+const FLAGS = new Uint8Array(BATCH_LINES);
+
 const NL = 0x0a;
 const CR = 0x0d;
 
@@ -32,10 +46,38 @@ export function cutPoint(buf: Uint8Array, start: number, limit: number): number 
 export class LineFramer {
   private carry: Buffer;
   private carryLen = 0;
+  // Pending batch of lines inside the current chunk (only with a BatchSink), in STARTS/ENDS/FLAGS.
+  private batchBuf: Buffer | null = null;
+  private n = 0;
 
-  constructor(private readonly maxLineLen: number, private readonly sink: LineSink) {
+  constructor(private readonly maxLineLen: number, private readonly sink: LineSink,
+    private readonly batchSink?: BatchSink) {
     if (!Number.isInteger(maxLineLen) || maxLineLen < 8) throw new RangeError(`maxLineLen must be an integer >= 8, got ${maxLineLen}`);
     this.carry = Buffer.allocUnsafe(0);
+  }
+
+  /** One line or piece, batched when it lies in the chunk being pushed, else delivered at once. */
+  private emit(buf: Buffer, start: number, end: number, flags: number): void {
+    if (!this.batchSink || buf === this.carry) {
+      this.flush();
+      this.sink(buf, start, end, flags);
+      return;
+    }
+    if (this.n === BATCH_LINES || (this.batchBuf !== null && this.batchBuf !== buf)) this.flush();
+    this.batchBuf = buf;
+    STARTS[this.n] = start;
+    ENDS[this.n] = end;
+    FLAGS[this.n] = flags;
+    this.n++;
+  }
+
+  private flush(): void {
+    if (this.n === 0) return;
+    const n = this.n;
+    this.n = 0;
+    const buf = this.batchBuf!;
+    this.batchBuf = null;
+    this.batchSink!(buf, STARTS, ENDS, FLAGS, n);
   }
 
   /** Bytes held back waiting for the end of their line. */
@@ -69,6 +111,7 @@ export class LineFramer {
       pos = nl + 1;
     }
     if (pos < len) this.keepTail(chunk, pos, len);
+    this.flush();
   }
 
   /** End of stream: a last line without a newline is still a line. */
@@ -84,14 +127,14 @@ export class LineFramer {
   private line(buf: Buffer, start: number, end: number): void {
     if (end > start && buf[end - 1] === CR) end--;
     start = this.emitFull(buf, start, end);
-    this.sink(buf, start, end, 0);
+    this.emit(buf, start, end, 0);
   }
 
   /** Emits PARTIAL pieces while more than maxLineLen bytes remain; returns where the rest starts. */
   private emitFull(buf: Buffer, start: number, end: number): number {
     while (end - start > this.maxLineLen) {
       const cut = cutPoint(buf, start, this.maxLineLen);
-      this.sink(buf, start, cut, PARTIAL);
+      this.emit(buf, start, cut, PARTIAL);
       start = cut;
     }
     return start;
@@ -100,6 +143,7 @@ export class LineFramer {
   /** An unfinished line: emit what cannot wait, keep the rest (at most maxLineLen bytes). */
   private keepTail(buf: Buffer, start: number, end: number): void {
     start = this.emitFull(buf, start, end);
+    this.flush(); // the batch may point into buf: deliver it before buf's bytes are reused
     const n = end - start;
     if (this.carry.length === 0) this.carry = Buffer.allocUnsafe(2 * this.maxLineLen);
     if (buf === this.carry) {

@@ -1,13 +1,15 @@
-// An indexed binary max-heap of small integer ids, keyed by a caller-owned number per id.
+// An indexed binary max-heap of small integer ids, keyed by a caller-owned array (keys[id]).
 // The store keeps one per bound (lines, bytes) to find "the source holding the most" in
 // O(1) and update it in O(log sources) on every append and eviction. Pure module.
+// Keys are read straight from a typed array: no callback per comparison on the hot path.
 
 export class MaxHeap {
   private heap: number[] = [];
   /** position of each id in heap, -1 when absent */
   private pos: number[] = [];
 
-  constructor(private readonly key: (id: number) => number) {}
+  /** keys[id] is id's key; the owner may replace the array (to grow it) at any time. */
+  constructor(public keys: Float64Array) {}
 
   get size(): number {
     return this.heap.length;
@@ -48,10 +50,10 @@ export class MaxHeap {
   private up(i: number): number {
     const h = this.heap;
     const id = h[i];
-    const k = this.key(id);
+    const k = this.keys[id];
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (this.key(h[p]) >= k) break;
+      if (this.keys[h[p]] >= k) break;
       h[i] = h[p];
       this.pos[h[i]] = i;
       i = p;
@@ -65,13 +67,13 @@ export class MaxHeap {
     const h = this.heap;
     const n = h.length;
     const id = h[i];
-    const k = this.key(id);
+    const k = this.keys[id];
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && this.key(h[r]) > this.key(h[l]) ? r : l;
-      if (this.key(h[c]) <= k) break;
+      const c = r < n && this.keys[h[r]] > this.keys[h[l]] ? r : l;
+      if (this.keys[h[c]] <= k) break;
       h[i] = h[c];
       this.pos[h[i]] = i;
       i = c;

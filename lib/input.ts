@@ -56,9 +56,9 @@ export class Input {
   constructor(readonly fd: number, readonly src: number, private readonly ctx: InputContext,
     private readonly onClose: (i: Input) => void) {
     const { store, clock } = ctx;
-    this.framer = new LineFramer(ctx.maxLineLen, (buf, start, end, flags) => {
-      store.append(src, buf, start, end, clock.sec, clock.nsec, flags);
-    });
+    this.framer = new LineFramer(ctx.maxLineLen,
+      (buf, start, end, flags) => store.append(src, buf, start, end, clock.sec, clock.nsec, flags),
+      (buf, starts, ends, flags, n) => store.appendBatch(src, buf, starts, ends, flags, n, clock.sec, clock.nsec));
     const isFile = fs.fstatSync(fd).isFile();
     this.stream = isFile
       ? fs.createReadStream('', { fd, highWaterMark: 64 * 1024 })

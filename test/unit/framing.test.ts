@@ -47,6 +47,32 @@ describe('LineFramer', () => {
     for (const piece of out) expect(piece.toString('utf8')).not.toContain('\ufffd');
     expect(Buffer.concat(out).toString()).toBe(line);
   });
+  it('delivers the same lines, in the same order, with a batch sink', () => {
+    let seed = 3;
+    const rnd = () => (seed = (seed * 48271) % 2147483647);
+    let text = '';
+    for (let i = 0; i < 3000; i++) text += 'ab\r'.repeat(rnd() % 40) + (rnd() % 7 === 0 ? '\r\n' : '\n');
+    const data = Buffer.from(text + 'tail');
+    const chunks: Buffer[] = [];
+    for (let pos = 0; pos < data.length;) {
+      const n = 1 + (rnd() % 300);
+      chunks.push(data.subarray(pos, pos + n));
+      pos += n;
+    }
+    const single = frame(chunks, 50);
+    const batched: Array<[string, number]> = [];
+    let batches = 0;
+    const f = new LineFramer(50, (b, s, e, fl) => batched.push([b.toString('latin1', s, e), fl]),
+      (b, starts, ends, flags, n) => {
+        batches++;
+        for (let i = 0; i < n; i++) batched.push([b.toString('latin1', starts[i], ends[i]), flags[i]]);
+      });
+    for (const c of chunks) f.push(c);
+    f.end();
+    expect(batched).toEqual(single);
+    expect(batches).toBeGreaterThan(0);
+  });
+
   it('produces nothing for an empty stream', () => {
     expect(frame([])).toEqual([]);
   });

@@ -3,8 +3,8 @@ import { MaxHeap } from '../../lib/heap.js';
 
 describe('MaxHeap', () => {
   it('tracks the id with the largest key through updates and removals', () => {
-    const keys: number[] = [];
-    const h = new MaxHeap((id) => keys[id]);
+    const keys = new Float64Array(50);
+    const h = new MaxHeap(keys);
     let seed = 7;
     const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
     for (let i = 0; i < 2000; i++) {

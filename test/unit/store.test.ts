@@ -91,6 +91,33 @@ describe('Store', () => {
     expect(st.generation).toBeGreaterThan(0);
   });
 
+  it('appendBatch stores the same entries as append, and stays fair', () => {
+    const a = new Store({ maxLines: 200, maxBytes: 100_000 });
+    const b = new Store({ maxLines: 200, maxBytes: 100_000 });
+    const [qa, na] = [a.source(Buffer.from('q')), a.source(Buffer.from('n'))];
+    const [qb, nb] = [b.source(Buffer.from('q')), b.source(Buffer.from('n'))];
+    for (let round = 0; round < 300; round++) {
+      const lines = Array.from({ length: 40 }, (_, i) => `r${round} l${i}`);
+      const chunk = Buffer.from(lines.join('\r\n') + '\n');
+      const starts = new Int32Array(40);
+      const ends = new Int32Array(40);
+      let pos = 0;
+      lines.forEach((l, i) => {
+        starts[i] = pos;
+        ends[i] = pos + l.length;
+        pos += l.length + 2;
+      });
+      a.appendBatch(na, chunk, starts, ends, new Uint8Array(40), 40, round, 0);
+      for (let i = 0; i < 40; i++) b.append(nb, chunk, starts[i], ends[i], round, 0, 0);
+      if (round % 30 === 0) {
+        add(a, qa, `quiet ${round}`);
+        add(b, qb, `quiet ${round}`);
+      }
+    }
+    expect(live(a)).toEqual(live(b));
+    expect(live(a).filter((e) => e.src === qa)).toHaveLength(10);
+  });
+
   it('finds positions by sequence number', () => {
     const st = new Store({ maxLines: 10, maxBytes: 1000 });
     const a = st.source(Buffer.from('a'));
