@@ -17,6 +17,11 @@ import type { Store } from './store.js';
 const O_ACCMODE = 3;
 const O_WRONLY = 1;
 
+// Every pipe is read into this one buffer (net.Socket's `onread`): each chunk is framed and
+// copied into the store before the callback returns, so no read needs a buffer of its own.
+// Saves a 64 KiB allocation per read, and the memory churn that came with it.
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 export interface InputContext {
   store: Store;
   clock: WallClock;
@@ -59,15 +64,20 @@ export class Input {
     this.framer = new LineFramer(ctx.maxLineLen,
       (buf, start, end, flags) => store.append(src, buf, start, end, clock.sec, clock.nsec, flags),
       (buf, starts, ends, flags, n) => store.appendBatch(src, buf, starts, ends, flags, n, clock.sec, clock.nsec));
-    const isFile = fs.fstatSync(fd).isFile();
-    this.stream = isFile
-      ? fs.createReadStream('', { fd, highWaterMark: 64 * 1024 })
-      : new net.Socket({ fd, readable: true, writable: false });
-    this.stream.on('data', (chunk: Buffer) => {
+    const onChunk = (chunk: Buffer) => {
       clock.now();
       this.framer.push(chunk);
       ctx.onIngest();
-    });
+    };
+    if (fs.fstatSync(fd).isFile()) {
+      this.stream = fs.createReadStream('', { fd, highWaterMark: 64 * 1024 });
+      this.stream.on('data', onChunk);
+    } else {
+      this.stream = new net.Socket({
+        fd, readable: true, writable: false,
+        onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => void onChunk((buf as Buffer).subarray(0, n)) },
+      } as net.SocketConstructorOpts);
+    }
     this.stream.on('end', () => this.finish());
     this.stream.on('error', (err: NodeJS.ErrnoException) => {
       ctx.log(`reading ${this.label()} failed: ${err.code ?? err.message}`);
