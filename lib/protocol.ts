@@ -159,15 +159,19 @@ export function jsonString(bytes: Uint8Array): Buffer {
 const P_TIME = Buffer.from('{"time":"');
 const P_SOURCE = Buffer.from('","source":');
 const P_MSG = Buffer.from(',"msg":"');
-const P_END = Buffer.from('"}\n');
 /** Fixed bytes of one v1 entry plus the longest time ("2006-01-02T15:04:05.999999999Z"). */
-export const V1_ENTRY_OVERHEAD = P_TIME.length + 30 + P_SOURCE.length + P_MSG.length + P_END.length;
+export const V1_ENTRY_OVERHEAD = P_TIME.length + 30 + P_SOURCE.length + P_MSG.length + 3;
 
-/** Encodes v1 NDJSON entries into a caller-owned buffer; caches the formatted time. */
+/**
+ * Encodes v1 NDJSON entries into a caller-owned buffer. Everything before the message is the
+ * same for all lines of one chunk (same receive time, same source), so it is built once and
+ * copied whole: one copy, the escaped message, three bytes.
+ */
 export class V1Encoder {
   private lastSec = -1;
   private lastNsec = -1;
-  private timeBytes = Buffer.alloc(0);
+  private lastSource: Uint8Array | null = null;
+  private prefix = Buffer.alloc(0);
 
   /** Worst-case bytes for one entry whose quoted JSON source is sourceJson. */
   static worstCase(sourceJson: Uint8Array, msgLen: number): number {
@@ -177,19 +181,18 @@ export class V1Encoder {
   /** Writes one entry at o; sourceJson is the quoted JSON form of the name (see jsonString). */
   encode(out: Buffer, o: number, sec: number, nsec: number, sourceJson: Uint8Array,
     msg: Uint8Array, start: number, end: number): number {
-    if (sec !== this.lastSec || nsec !== this.lastNsec) {
+    if (nsec !== this.lastNsec || sec !== this.lastSec || sourceJson !== this.lastSource) {
       this.lastSec = sec;
       this.lastNsec = nsec;
-      this.timeBytes = Buffer.from(formatTime(sec, nsec), 'latin1');
+      this.lastSource = sourceJson;
+      this.prefix = Buffer.concat([P_TIME, Buffer.from(formatTime(sec, nsec), 'latin1'), P_SOURCE, sourceJson, P_MSG]);
     }
-    out.set(P_TIME, o); o += P_TIME.length;
-    out.set(this.timeBytes, o); o += this.timeBytes.length;
-    out.set(P_SOURCE, o); o += P_SOURCE.length;
-    out.set(sourceJson, o); o += sourceJson.length;
-    out.set(P_MSG, o); o += P_MSG.length;
-    o = escapeJsonInto(msg, start, end, out, o);
-    out.set(P_END, o); o += P_END.length;
-    return o;
+    out.set(this.prefix, o);
+    o = escapeJsonInto(msg, start, end, out, o + this.prefix.length);
+    out[o] = 0x22; // "
+    out[o + 1] = 0x7d; // }
+    out[o + 2] = 0x0a; // \n
+    return o + 3;
   }
 }
 
