@@ -40,6 +40,8 @@ const SMOKE: Scenario[] = [
 ];
 
 interface RunResult {
+  userSec?: number;
+  sysSec?: number;
   linesPerSec: number;
   received: number;
   missed: number;
@@ -82,11 +84,11 @@ function lineReader(p: ChildProcess): () => Promise<string> {
   return () => (lines.length ? Promise.resolve(lines.shift()!) : new Promise((r) => waiting.push(r)));
 }
 
-function procStat(pid: number): { cpuTicks: number; hwmKB: number } {
+function procStat(pid: number): { cpuTicks: number; userTicks: number; sysTicks: number; hwmKB: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const hwm = /VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuTicks: Number(f[11]) + Number(f[12]), hwmKB: Number(hwm?.[1] ?? 0) };
+  return { cpuTicks: Number(f[11]) + Number(f[12]), userTicks: Number(f[11]), sysTicks: Number(f[12]), hwmKB: Number(hwm?.[1] ?? 0) };
 }
 
 async function waitStderr(p: ChildProcess, text: string): Promise<void> {
@@ -144,19 +146,20 @@ async function runMemlogd(s: Scenario, dir: string): Promise<RunResult> {
     if ((await next()) !== 'ready') throw new Error('follower did not start');
     await new Promise((r) => setTimeout(r, 100));
     let t0 = 0n;
-    let cpu0 = 0;
+    let st0 = procStat(d.pid!);
     const done = await feed(s, log, () => {
-      cpu0 = procStat(d.pid!).cpuTicks;
+      st0 = procStat(d.pid!);
       t0 = process.hrtime.bigint();
     });
     const res = JSON.parse(await next());
     await done();
     const st = procStat(d.pid!);
     const secs = Number(BigInt(res.lastAt) - t0) / 1e9;
-    const cpuSec = (st.cpuTicks - cpu0) / TICKS_PER_SEC;
+    const cpuSec = (st.cpuTicks - st0.cpuTicks) / TICKS_PER_SEC;
     return {
       linesPerSec: Math.round(res.received / secs), received: res.received, missed: res.missed, orderErrors: res.orderErrors,
-      followerCpuSec: res.cpuSec, cpuSec, cpuSecPerMillion: cpuSec / (total / 1e6), peakRssMB: st.hwmKB / 1024, latencyMs: res.latencyMs,
+      followerCpuSec: res.cpuSec, cpuSec,
+      userSec: (st.userTicks - st0.userTicks) / TICKS_PER_SEC, sysSec: (st.sysTicks - st0.sysTicks) / TICKS_PER_SEC, cpuSecPerMillion: cpuSec / (total / 1e6), peakRssMB: st.hwmKB / 1024, latencyMs: res.latencyMs,
     };
   } finally {
     d.kill('SIGTERM');

@@ -5,17 +5,17 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import * as native from './native.js';
+import type { DaemonOptions } from './daemon.js';
 import { bindSocket } from './socket-file.js';
 
 /** How long the parent waits for the child to report ready. */
 const READY_TIMEOUT_MS = 10_000;
 
-export interface DaemonizeOptions {
+export interface DaemonizeOptions extends Partial<DaemonOptions> {
   socketLog: string;
   socketQuery: string;
-  /** The daemon's own entry script and the flags to pass through (sizes etc.). */
+  /** The daemon's entry script (cmd/memlogd), run again as the background child. */
   script: string;
-  args: string[];
 }
 
 /** Resolves with the child's pid once it is serving; rejects with a coded error otherwise. */
@@ -31,10 +31,15 @@ export async function daemonize(o: DaemonizeOptions): Promise<number> {
   const [r, w] = native.pipe();
   let child;
   try {
-    // fds 3, 4, 5 in the child: logging socket, query socket, readiness pipe.
-    child = spawn(process.execPath, [o.script, ...o.args, '--fd-log', '3', '--fd-query', '4', '--ready-fd', '5'], {
+    // fds 3, 4, 5 in the child: logging socket, query socket, readiness pipe. The options go
+    // by environment (already validated here), so the child skips flag parsing.
+    const { script, ...rest } = o;
+    const childOpts = { ...rest, fdLog: 3, fdQuery: 4, readyFd: 5 };
+    // The argv is for `ps` only: it says which sockets this background memlogd serves.
+    child = spawn(process.execPath, [script, '-socket-log', o.socketLog, '-socket-query', o.socketQuery], {
       stdio: ['ignore', 'ignore', 'ignore', log.fd, query.fd, w],
       detached: true,
+      env: { ...process.env, MEMLOGD_DAEMON_CHILD: JSON.stringify(childOpts) },
     });
   } finally {
     for (const fd of [log.fd, query.fd, w]) native.close(fd);

@@ -87,6 +87,27 @@ describe('lifecycle', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('-fd-log / -fd-query serve sockets inherited from a parent, and unlink them at exit', async () => {
+    const { bindSocket } = await import('../../lib/socket-file.js');
+    const dir = shortTmp();
+    const log = bindSocket('dgram', path.join(dir, 'log.sock'));
+    const query = bindSocket('stream', path.join(dir, 'q.sock'));
+    const p = spawn(process.execPath, [BIN('memlogd'), '-fd-log', '3', '-fd-query', '4'], {
+      stdio: ['ignore', 'ignore', 'pipe', log.fd, query.fd],
+    });
+    native.close(log.fd);
+    native.close(query.fd);
+    let err = '';
+    p.stderr!.on('data', (x) => (err += x));
+    await waitFor(() => err.includes('serving fd 3 (logging) and fd 4 (query)'), 'memlogd on inherited fds');
+    handOff(log.path, 'inherited', 'via fd 3\n');
+    await waitForEntry(query.path, (e) => e.msg === 'via fd 3', 'line through inherited sockets');
+    p.kill('SIGTERM');
+    expect(await exited(p)).toEqual({ code: 0, signal: null });
+    expect(fs.existsSync(log.path) || fs.existsSync(query.path)).toBe(false);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('leaks no fd after 1,000 fd handoffs and 1,000 query connections', async () => {
     const d = await startDaemon(['-max-lines', '100000']);
     const pid = d.proc.pid!;
