@@ -250,40 +250,40 @@ export class Store {
 
   /**
    * Oldest dead sequence number compaction can keep: what readers want (retainFrom), raised
-   * until the kept dead entries leave at least half the slack free (progress guaranteed).
+   * until the kept entries leave a quarter of the slack free (so compaction always makes room).
    */
   private keepFrom(): number {
-    let keep = this.retainFrom();
+    const keep = this.retainFrom();
     if (keep >= this.nextSeq) return Infinity;
     let n = this.lines;
     let b = this.bytes;
-    const maxN = this.maxLines + ((this.capacity - this.maxLines) >> 1);
-    const maxB = this.maxBytes + ((this.arena.length - this.maxBytes) >> 1);
+    const maxN = this.maxLines + (((this.capacity - this.maxLines) * 3) >> 2);
+    const maxB = this.maxBytes + (((this.arena.length - this.maxBytes) * 3) >> 2);
     for (let p = this.end - 1; p >= 0 && this.seqs[p] >= keep; p--) {
       if ((this.flags[p] & DEAD) === 0) continue;
-      if (n + 1 > maxN || b + this.lens[p] > maxB) return this.seqs[p] + 1;
+      if (n + 1 > maxN || b + this.lens[p] + 2 > maxB) return this.seqs[p] + 1;
       n++;
-      b += this.lens[p];
+      b += this.lens[p] + 2; // + separators, which a kept block carries along
     }
     return keep;
   }
 
-  /** Moves the live entries, and dead ones readers still want, to the front, in order. */
+  /**
+   * Moves the entries still wanted to the front, in order: live ones from before keepFrom one
+   * by one (at most maxLines of them), then everything from keepFrom on as one block (typed
+   * array and arena moves, no per-entry work), then rebuilds the per-source chains.
+   */
   private compact(): void {
     const { arena, seqs, secs, nsecs, offs, lens, srcs, flags, next } = this;
-    const keep = this.keepFrom();
-    for (const s of this.sources) s.head = s.tail = -1;
+    const kp = this.lowerBound(this.keepFrom());
     let w = 0;
     let wb = 0;
-    let newStart = -1;
-    // Copy contiguous runs of live bytes in one move each (bytes only ever move left).
+    // Contiguous runs of bytes move in one copy each (bytes only ever move left).
     let runFrom = 0;
     let runTo = 0;
     let runDst = 0;
-    for (let r = 0; r < this.end; r++) {
-      const dead = (flags[r] & DEAD) !== 0;
-      if (dead && seqs[r] < keep) continue;
-      if (!dead && newStart < 0) newStart = w;
+    for (let r = 0; r < kp; r++) {
+      if (flags[r] & DEAD) continue;
       const off = offs[r];
       const len = lens[r];
       if (off !== runTo) {
@@ -299,18 +299,32 @@ export class Store {
       lens[w] = len;
       srcs[w] = srcs[r];
       flags[w] = flags[r];
-      next[w] = -1;
-      if (!dead) {
-        const s = this.sources[srcs[w]];
-        if (s.tail >= 0) next[s.tail] = w;
-        else s.head = w;
-        s.tail = w;
-      }
       wb += len;
       w++;
     }
     if (runTo > runFrom) arena.copyWithin(runDst, runFrom, runTo);
-    this.start = newStart < 0 ? w : newStart;
+    if (kp < this.end) {
+      const n = this.end - kp;
+      const from = offs[kp];
+      for (const a of [seqs, secs, nsecs, offs, lens, srcs, flags]) a.copyWithin(w, kp, this.end);
+      arena.copyWithin(wb, from, this.used);
+      const shift = from - wb;
+      for (let p = w; p < w + n; p++) offs[p] -= shift;
+      wb += this.used - from;
+      w += n;
+    }
+    for (const s of this.sources) s.head = s.tail = -1;
+    let start = -1;
+    for (let p = 0; p < w; p++) {
+      if (flags[p] & DEAD) continue;
+      if (start < 0) start = p;
+      next[p] = -1;
+      const s = this.sources[srcs[p]];
+      if (s.tail >= 0) next[s.tail] = p;
+      else s.head = p;
+      s.tail = p;
+    }
+    this.start = start < 0 ? w : start;
     this.end = w;
     this.used = wb;
     this.generation++;
