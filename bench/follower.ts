@@ -66,11 +66,22 @@ function finish(): void {
   process.exit(0);
 }
 
-const c = net.createConnection({ path: sock }, () => {
+// Reads go into one large buffer (fewer wakeups than 64 KiB reads): this follower must keep up.
+const READ_BUF = Buffer.allocUnsafe(1 << 20);
+const c = net.createConnection({
+  path: sock,
+  onread: {
+    buffer: READ_BUF,
+    callback: (n: number, b: Uint8Array) => {
+      onData((b as Buffer).subarray(0, n));
+      return true;
+    },
+  },
+}, () => {
   c.write(Buffer.from([2]));
   process.stdout.write('ready\n');
 });
-c.on('data', (chunk: Buffer) => {
+function onData(chunk: Buffer): void {
   const now = process.hrtime.bigint();
   let buf = chunk;
   if (rest) {
@@ -86,7 +97,7 @@ c.on('data', (chunk: Buffer) => {
   if (pos < buf.length) rest = Buffer.from(buf.subarray(pos));
   if (received > 0) lastAt = now;
   if (received + missed >= total) finish();
-});
+}
 c.on('error', (err) => {
   process.stderr.write(`follower: ${err.message}\n`);
   process.exit(1);

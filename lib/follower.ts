@@ -1,16 +1,19 @@
 // A query reader: a cursor (a sequence number) into the shared store, never a copy of it.
 //
-// It encodes entries straight from the store into one reusable batch buffer and sends it with
-// non-blocking writes; when the socket is full it keeps the unsent rest of that one batch and
-// waits for writability, while the store moves on without it. So a slow reader costs memlogd at
-// most one batch of memory and never blocks a producer. If it falls so far behind that entries
-// it has not read are gone, it is told: a gap record.
+// It encodes entries straight from the store into a batch buffer shared by all readers (encoding
+// and sending are synchronous) and sends it with a non-blocking write; only when the socket is
+// full does it keep a copy of the unsent rest, and wait for writability while the store moves on
+// without it. So a reader that keeps up holds no memory of its own, a slow one at most one batch,
+// and neither ever blocks a producer. If a reader falls so far behind that entries it has not
+// read are gone, it is told: a gap record.
 
 import { SELF_SOURCE, V1Encoder, jsonString } from './protocol.js';
 import { DEAD, type Store } from './store.js';
 
 /** Output batch per socket write (bytes); one batch is all a reader may hold in memlogd. */
 const BATCH_BYTES = 64 * 1024;
+/** The batch buffer every reader encodes into; grows only for an entry larger than a batch. */
+let scratch = Buffer.allocUnsafe(BATCH_BYTES);
 
 export type GapReason = 'evicted' | 'lagged';
 
@@ -65,12 +68,11 @@ export class Follower {
   sentEntries = 0;
   private pos = -1;
   private gen = -1;
-  /** scratch[pendFrom, pendTo) is encoded but not yet sent. */
+  /** Encoded bytes the socket did not take yet (pending[pendFrom...]). */
+  private pending: Buffer | null = null;
   private pendFrom = 0;
-  private pendTo = 0;
   private blocked = false;
   private finished = false;
-  private scratch = Buffer.allocUnsafe(BATCH_BYTES);
   private readonly encoder = new V1Encoder();
 
   constructor(private readonly store: Store, private readonly names: NameCache,
@@ -88,25 +90,25 @@ export class Follower {
   /** Sends whatever is available, until the socket pushes back. Called after every ingest. */
   pump(): void {
     if (this.finished) return;
-    for (;;) {
-      if (this.pendFrom < this.pendTo) {
-        let n: number | null;
-        try {
-          n = this.sink.write(this.scratch, this.pendFrom, this.pendTo);
-        } catch {
-          this.sink.close(); // the reader went away (EPIPE, ECONNRESET)
-          return;
+    try {
+      for (;;) {
+        if (this.pending) {
+          this.pendFrom += this.sink.write(this.pending, this.pendFrom, this.pending.length) ?? 0;
+          if (this.pendFrom < this.pending.length) return this.block();
+          this.pending = null;
         }
-        if (n !== null) this.pendFrom += n;
-        if (this.pendFrom < this.pendTo) {
-          if (!this.blocked) this.sink.wantWritable((this.blocked = true));
-          return;
+        const n = this.fill();
+        if (n === 0) break;
+        const sent = this.sink.write(scratch, 0, n) ?? 0;
+        if (sent < n) {
+          this.pending = Buffer.from(scratch.subarray(sent, n)); // scratch is the next reader's
+          this.pendFrom = 0;
+          return this.block();
         }
       }
-      const n = this.fill();
-      if (n === 0) break;
-      this.pendFrom = 0;
-      this.pendTo = n;
+    } catch {
+      this.sink.close(); // the reader went away (EPIPE, ECONNRESET)
+      return;
     }
     if (this.blocked) this.sink.wantWritable((this.blocked = false));
     if (this.nextSeq >= this.untilSeq) {
@@ -114,6 +116,10 @@ export class Follower {
       this.finished = true;
       this.sink.close();
     }
+  }
+
+  private block(): void {
+    if (!this.blocked) this.sink.wantWritable((this.blocked = true));
   }
 
   /** The connection is gone: never touch the sink again. */
@@ -131,7 +137,7 @@ export class Follower {
     const { seqs, secs, nsecs, srcs, lens, offs, flags, arena } = st;
     const joined = this.joinSeq;
     let o = 0;
-    let out = this.scratch;
+    let out = scratch;
     while (this.pos < st.end && this.nextSeq < this.untilSeq) {
       const p = this.pos;
       const seq = seqs[p];
@@ -146,7 +152,7 @@ export class Follower {
       const need = V1Encoder.worstCase(name, lens[p]) + (seq > this.nextSeq ? 512 : 0);
       if (o + need > out.length) {
         if (o > 0) return o;
-        out = this.scratch = Buffer.allocUnsafe(need);
+        out = scratch = Buffer.allocUnsafe(need);
       }
       if (seq > this.nextSeq) o = this.gap(out, o, this.nextSeq, seq - 1);
       o = this.encoder.encode(out, o, secs[p], nsecs[p], name, arena, offs[p], offs[p] + lens[p]);

@@ -92,6 +92,7 @@ export class LineFramer {
     while (this.carryLen > 0 && pos < len) {
       const nl = chunk.indexOf(NL, pos);
       const take = (nl === -1 ? len : nl) - pos;
+      this.ensureCarry(this.carryLen + take, this.carryLen);
       const n = Math.min(take, this.carry.length - this.carryLen);
       chunk.copy(this.carry, this.carryLen, pos, pos + n);
       this.carryLen += n;
@@ -145,13 +146,26 @@ export class LineFramer {
     start = this.emitFull(buf, start, end);
     this.flush(); // the batch may point into buf: deliver it before buf's bytes are reused
     const n = end - start;
-    if (this.carry.length === 0) this.carry = Buffer.allocUnsafe(2 * this.maxLineLen);
+    if (buf !== this.carry) this.ensureCarry(n, 0);
     if (buf === this.carry) {
       if (start > 0) this.carry.copyWithin(0, start, end);
     } else {
       buf.copy(this.carry, 0, start, end);
     }
     this.carryLen = n;
+  }
+
+  /**
+   * Grows the carry to hold `want` bytes (at most 2 * maxLineLen), keeping its first `keep`.
+   * It grows on demand because most streams only ever carry a short tail, and a thousand
+   * inputs should not each hold 2 KiB they never use.
+   */
+  private ensureCarry(want: number, keep: number): void {
+    const cap = Math.min(want, 2 * this.maxLineLen);
+    if (this.carry.length >= cap) return;
+    const bigger = Buffer.allocUnsafe(Math.min(2 * this.maxLineLen, Math.max(256, cap * 2)));
+    this.carry.copy(bigger, 0, 0, keep);
+    this.carry = bigger;
   }
 }
 
