@@ -41,6 +41,7 @@ function onLine(buf: Buffer, start: number, end: number, now: bigint): void {
       const text = buf.toString('latin1', start, end);
       const n = /missed (\d+) entr|gap: (\d+) entr/.exec(text);
       if (n) missed += Number(n[1] ?? n[2]);
+      if (process.env.BENCH_DEBUG) process.stderr.write(`${Number(process.hrtime.bigint() / 1000000n)} received=${received} ${text.slice(text.indexOf('gap:'), text.indexOf('gap:') + 120)}\n`);
     }
     return;
   }
@@ -81,8 +82,13 @@ const c = net.createConnection({
   c.write(Buffer.from([2]));
   process.stdout.write('ready\n');
 });
+let lastData = 0n;
 function onData(chunk: Buffer): void {
   const now = process.hrtime.bigint();
+  if (process.env.BENCH_DEBUG && lastData > 0n && now - lastData > 20_000_000n) {
+    process.stderr.write(`follower: ${(now - lastData) / 1_000_000n} ms without data at received=${received}\n`);
+  }
+  lastData = now;
   let buf = chunk;
   if (rest) {
     buf = Buffer.concat([rest, chunk]);

@@ -18,6 +18,8 @@ const ROOT = path.resolve(HERE, '../..');
 const MEMLOGD = path.join(ROOT, 'dist/cmd/memlogd.js');
 const TICKS_PER_SEC = 100; // USER_HZ on Linux
 const MAX_WRITER_THREADS = 10;
+/** Writer threads run at this niceness (see writer.ts); BENCH_WRITER_NICE=0 to compare. */
+const WRITER_NICE = Number(process.env.BENCH_WRITER_NICE ?? 10);
 
 interface Scenario {
   name: string;
@@ -115,7 +117,7 @@ async function feed(s: Scenario, logSock: string, release: () => void): Promise<
   const threads = Math.min(s.sources, MAX_WRITER_THREADS);
   const exits: Array<Promise<void>> = [];
   for (let t = 0; t < threads; t++) {
-    const job: WriterJob = { fds: pairs.filter((_, i) => i % threads === t), lines: s.lines, size: s.size, rate: s.rate ?? 0, start };
+    const job: WriterJob = { fds: pairs.filter((_, i) => i % threads === t), lines: s.lines, size: s.size, rate: s.rate ?? 0, start, nice: WRITER_NICE };
     const w = new Worker(path.join(HERE, 'writer.js'), { workerData: job });
     exits.push(new Promise((resolve, reject) => {
       w.once('error', reject);

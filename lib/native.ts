@@ -64,6 +64,7 @@ export interface NativeBinding {
   pollRef(handle: PollHandle): number;
   accept(fd: number): number;
   pollModify(handle: PollHandle, events: number): number;
+  setSendBuffer(fd: number, bytes: number): number;
 }
 
 const ADDON = join('build', 'Release', 'memlogd_native.node');
@@ -228,6 +229,11 @@ export function accept(fd: number): number | null {
 /** Changes what an active poll watches (POLL_READABLE / POLL_WRITABLE). */
 export function pollModify(handle: PollHandle, events: number): void {
   check(raw.pollModify(handle, events), 'uv_poll_start');
+}
+
+/** Asks for a kernel send buffer of `bytes` (root may exceed wmem_max); returns what was granted. */
+export function setSendBuffer(fd: number, bytes: number): number {
+  return check(raw.setSendBuffer(fd, bytes), 'setsockopt');
 }
 
 /** Undo pollUnref. */

@@ -227,3 +227,171 @@ export function formatText(e: V1Entry): string {
 export function streamOf(source: string): 'stdout' | 'stderr' {
   return source.endsWith(STDOUT_SUFFIX) ? 'stdout' : 'stderr';
 }
+
+// ---------------------------------------------------------------------------------------------
+// Protocol v2 (docs/protocol.md): a one-line JSON request, NDJSON records with seq and cursors.
+
+/** Largest v2 request line (bytes, newline included). */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+/** First byte of a v2 request. */
+export const V2_REQUEST_BYTE = 0x7b; // {
+
+export type QueryMode = 'dump' | 'follow' | 'dump+follow' | 'stats';
+export type Stream = 'stdout' | 'stderr';
+
+export interface QueryRequest {
+  mode: QueryMode;
+  /** Resume strictly after this cursor (`<instance>:<seq>`). */
+  after?: string;
+  sources?: string[];
+  exclude?: string[];
+  stream?: Stream;
+  /** RFC3339 times. */
+  since?: string;
+  until?: string;
+  tail?: number;
+  grep?: string;
+}
+
+/** A protocol error a client can branch on (also what the server sends in an error record). */
+export class ProtocolError extends Error {
+  constructor(readonly code: 'ERR_BAD_REQUEST' | 'ERR_REQUEST_TOO_LARGE' | 'ERR_ACCESS_DENIED' | 'ERR_MEMLOGD_PROTOCOL', message: string) {
+    super(message);
+  }
+}
+
+const MODES: QueryMode[] = ['dump', 'follow', 'dump+follow', 'stats'];
+const FIELDS = new Set(['mode', 'after', 'sources', 'exclude', 'stream', 'since', 'until', 'tail', 'grep']);
+
+/** Parses and validates a v2 request line; throws ProtocolError(ERR_BAD_REQUEST). */
+export function parseRequest(line: string): QueryRequest {
+  const bad = (m: string) => new ProtocolError('ERR_BAD_REQUEST', m);
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw bad('request is not valid JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('request must be a JSON object');
+  const r = v as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!FIELDS.has(k)) throw bad(`unknown field ${JSON.stringify(k)}`);
+  if (!MODES.includes(r.mode as QueryMode)) throw bad(`mode must be one of ${MODES.map((m) => JSON.stringify(m)).join(', ')}`);
+  if (r.after !== undefined && (typeof r.after !== 'string' || parseCursor(r.after) === null)) throw bad('after must be a cursor "<instance>:<seq>"');
+  for (const k of ['sources', 'exclude'] as const) {
+    const g = r[k];
+    if (g === undefined) continue;
+    if (!Array.isArray(g) || g.some((x) => typeof x !== 'string')) throw bad(`${k} must be an array of glob strings`);
+    for (const x of g as string[]) globToRegExp(x); // throws on a bad glob
+  }
+  if (r.stream !== undefined && r.stream !== 'stdout' && r.stream !== 'stderr') throw bad('stream must be "stdout" or "stderr"');
+  for (const k of ['since', 'until'] as const) {
+    if (r[k] !== undefined && (typeof r[k] !== 'string' || parseTime(r[k] as string) === null)) throw bad(`${k} must be an RFC3339 time`);
+  }
+  if (r.tail !== undefined && (typeof r.tail !== 'number' || !Number.isInteger(r.tail) || r.tail < 0)) throw bad('tail must be an integer >= 0');
+  if (r.grep !== undefined) {
+    if (typeof r.grep !== 'string') throw bad('grep must be a string');
+    try {
+      new RegExp(r.grep, 'u');
+    } catch (err) {
+      throw bad(`grep is not a valid regular expression: ${(err as Error).message}`);
+    }
+  }
+  return r as unknown as QueryRequest;
+}
+
+/** `<instance>:<seq>` */
+export function formatCursor(instance: string, seq: number): string {
+  return `${instance}:${seq}`;
+}
+
+export function parseCursor(s: string): { instance: string; seq: number } | null {
+  const m = /^([0-9a-f]{1,64}):(\d{1,16})$/.exec(s);
+  if (!m) return null;
+  const seq = Number(m[2]);
+  return Number.isSafeInteger(seq) ? { instance: m[1], seq } : null;
+}
+
+/** A glob (`*`, `?`, `[...]`) as an anchored RegExp; throws ProtocolError on a malformed one. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '^';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
+    else if (c === '[') {
+      const close = glob.indexOf(']', i + 2);
+      if (close < 0) throw new ProtocolError('ERR_BAD_REQUEST', `unclosed [ in glob ${JSON.stringify(glob)}`);
+      let cls = glob.slice(i + 1, close);
+      if (cls.startsWith('!')) cls = '^' + cls.slice(1);
+      re += '[' + cls.replace(/\\/g, '\\\\') + ']';
+      i = close;
+    } else re += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
+  }
+  try {
+    return new RegExp(re + '$', 's');
+  } catch {
+    throw new ProtocolError('ERR_BAD_REQUEST', `bad glob ${JSON.stringify(glob)}`);
+  }
+}
+
+/** Encodes v2 entries: {"seq","time","source","stream","msg"[,"partial":true]}. */
+export class V2Encoder {
+  private lastSec = -1;
+  private lastNsec = -1;
+  private timeBytes = Buffer.alloc(0);
+
+  static worstCase(sourceJson: Uint8Array, msgLen: number): number {
+    return V1_ENTRY_OVERHEAD + 64 + sourceJson.length + maxEscapedLength(msgLen);
+  }
+
+  encode(out: Buffer, o: number, seq: number, sec: number, nsec: number, sourceJson: Uint8Array, stdout: boolean,
+    msg: Uint8Array, start: number, end: number, partial: boolean): number {
+    if (sec !== this.lastSec || nsec !== this.lastNsec) {
+      this.lastSec = sec;
+      this.lastNsec = nsec;
+      this.timeBytes = Buffer.from(formatTime(sec, nsec), 'latin1');
+    }
+    o += out.write(`{"seq":${seq},"time":"`, o, 'latin1');
+    out.set(this.timeBytes, o);
+    o += this.timeBytes.length;
+    o += out.write('","source":', o, 'latin1');
+    out.set(sourceJson, o);
+    o += sourceJson.length;
+    o += out.write(stdout ? ',"stream":"stdout","msg":"' : ',"stream":"stderr","msg":"', o, 'latin1');
+    o = escapeJsonInto(msg, start, end, out, o);
+    o += out.write(partial ? '","partial":true}\n' : '"}\n', o, 'latin1');
+    return o;
+  }
+}
+
+// v2 records other than entries (they carry a "type").
+export interface StartRecord { type: 'start'; instance: string; oldest: number; next: number }
+export interface GapRecord { type: 'gap'; from: number; to: number; count: number; reason: 'evicted' | 'lagged' | 'restarted'; previous?: string }
+export interface EndRecord { type: 'end'; next: number }
+export interface ErrorRecord { type: 'error'; code: string; message: string }
+export interface StatsRecord { type: 'stats'; [k: string]: unknown }
+export interface V2Entry { seq: number; time: string; source: string; stream: Stream; msg: string; partial?: boolean; type?: undefined }
+export type V2Record = V2Entry | StartRecord | GapRecord | EndRecord | ErrorRecord | StatsRecord;
+
+/** One NDJSON line of a v2 answer; throws ProtocolError(ERR_MEMLOGD_PROTOCOL) if it is none. */
+export function parseRecord(line: string): V2Record {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw new ProtocolError('ERR_MEMLOGD_PROTOCOL', `malformed record from memlogd: ${line.slice(0, 80)}`);
+  }
+  const r = v as V2Record;
+  if (typeof r !== 'object' || r === null) throw new ProtocolError('ERR_MEMLOGD_PROTOCOL', `unexpected record from memlogd: ${line.slice(0, 80)}`);
+  if (r.type === undefined && (typeof r.seq !== 'number' || typeof r.msg !== 'string' || typeof r.source !== 'string')) {
+    throw new ProtocolError('ERR_MEMLOGD_PROTOCOL', `unexpected record from memlogd: ${line.slice(0, 80)}`);
+  }
+  return r;
+}
+
+export function gapMessageV1(g: { from: number; to: number; count: number; reason: string }): string {
+  const what = g.count === 1 ? '1 entry' : `${g.count} entries`;
+  if (g.reason === 'lagged') return `gap: this reader fell behind and missed ${what} (seq ${g.from}-${g.to}), evicted before it read them`;
+  if (g.reason === 'restarted') return `gap: memlogd restarted; ${what} of the new instance (seq ${g.from}-${g.to}) already evicted`;
+  return `gap: ${what} (seq ${g.from}-${g.to}) evicted earlier to make room`;
+}

@@ -19,6 +19,13 @@ import type { Store } from './store.js';
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Connections accepted per readiness callback before yielding. */
 const ACCEPT_PER_WAKEUP = 64;
+/**
+ * Kernel send buffer asked for each reader. The default (~208 KiB, about 1,400 entries) makes
+ * memlogd and a fast reader take turns: memlogd fills it, waits for the reader to drain it,
+ * fills it again, ingesting meanwhile; under a burst the reader falls behind for want of
+ * pipelining, not of CPU. This is kernel memory, used only while a reader is behind.
+ */
+const READER_SNDBUF = 2 * 1024 * 1024;
 /** Pause before accepting again when out of fds (EMFILE), instead of spinning. */
 const EMFILE_BACKOFF_MS = 100;
 
@@ -77,6 +84,11 @@ export class QueryServer {
         return;
       }
       if (fd === null) return;
+      try {
+        native.setSendBuffer(fd, READER_SNDBUF);
+      } catch {
+        // keep the default buffer: slower for a reader under bursts, nothing more
+      }
       this.conns.add(new Connection(fd, this));
     }
   }

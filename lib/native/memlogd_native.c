@@ -176,6 +176,21 @@ static napi_value js_accept(napi_env env, napi_callback_info info) {
   return rc_or_errno(env, RETRY(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)));
 }
 
+/* setSendBuffer(fd, bytes) -> granted bytes | -errno. SO_SNDBUFFORCE first (root may exceed
+ * net.core.wmem_max), then SO_SNDBUF (clamped by the kernel). Returns what the kernel set. */
+static napi_value js_setSendBuffer(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  ARG_INT(0, fd, "fd must be a number");
+  ARG_INT(1, bytes, "bytes must be a number");
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) < 0)
+    return neg_errno(env);
+  int got = 0;
+  socklen_t len = sizeof(got);
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) < 0) return neg_errno(env);
+  return num(env, got);
+}
+
 /* Pathname sockets give their path; unnamed ones ''; abstract ones are
  * rendered '@name' (the ss(8) convention) since JS strings cannot start
  * with the kernel's NUL marker usefully. */
@@ -596,7 +611,7 @@ static napi_value init(napi_env env, napi_value exports) {
     FN(getsockname), FN(recvmsg), FN(sendmsg), FN(socketpair), FN(pipe),
     FN(close), FN(setNonBlocking), FN(setCloexec), FN(setPassCred),
     FN(peerCred), FN(fdFlags), FN(pollStart), FN(pollStop), FN(pollUnref),
-    FN(pollRef), FN(accept), FN(pollModify),
+    FN(pollRef), FN(accept), FN(pollModify), FN(setSendBuffer),
   };
 #undef FN
   NAPI(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
