@@ -2,7 +2,7 @@
 // Used by logread and importable by anything that wants memlogd's logs.
 
 import net from 'node:net';
-import { parseEntry, type V1Entry } from './protocol.js';
+import { parseEntry, parseRecord, type QueryRequest, type V1Entry, type V2Record } from './protocol.js';
 
 /** Error codes a caller can branch on. */
 export const ERR_CONNECT = 'ERR_MEMLOGD_CONNECT';
@@ -25,6 +25,68 @@ export function connectQuery(path: string, request: number | Buffer): Promise<ne
       resolve(sock);
     });
   });
+}
+
+/** A v2 request as it goes on the wire: one JSON line. */
+export function requestLine(req: QueryRequest): Buffer {
+  return Buffer.from(JSON.stringify(req) + '\n', 'utf8');
+}
+
+/**
+ * Splits the answer into NDJSON lines: calls onLines with every complete line of each chunk (a
+ * batch, so a caller can write one chunk of output per chunk of input). Resolves when the server
+ * closes the connection; a last line without newline is delivered first, unless dropIncomplete
+ * (v2 records always end with one: a line cut short is a connection that dropped). Rejects on a
+ * socket error or when onLines throws (the socket is destroyed then).
+ */
+export function readLines(sock: net.Socket, onLines: (lines: string[]) => void, dropIncomplete = false): Promise<void> {
+  return new Promise((resolve, reject) => {
+    sock.setEncoding('utf8');
+    let rest = '';
+    let failed = false;
+    const deliver = (lines: string[]): boolean => {
+      if (lines.length === 0) return true;
+      try {
+        onLines(lines);
+        return true;
+      } catch (err) {
+        failed = true;
+        sock.destroy();
+        reject(err);
+        return false;
+      }
+    };
+    sock.on('data', (text: string) => {
+      if (failed) return;
+      const lines = (rest + text).split('\n');
+      rest = lines.pop()!;
+      deliver(lines);
+    });
+    sock.once('end', () => {
+      sock.destroy();
+      if (failed) return;
+      if (rest && !dropIncomplete && !deliver([rest])) return;
+      resolve();
+    });
+    // A socket destroyed by the caller closes without 'end': that is the end too.
+    sock.once('close', () => {
+      if (!failed) resolve();
+    });
+    sock.once('error', (err) => {
+      failed = true;
+      reject(err);
+    });
+  });
+}
+
+/**
+ * Reads v2 records (with the line each came from); resolves when the server closes. A last line
+ * cut short (no newline) is dropped: the connection broke in the middle of it.
+ */
+export function readRecords(sock: net.Socket, onRecord: (r: V2Record, line: string) => void): Promise<void> {
+  return readLines(sock, (lines) => {
+    for (const line of lines) if (line) onRecord(parseRecord(line), line);
+  }, true);
 }
 
 /**

@@ -1,11 +1,12 @@
 // memlogd: the store, the logging socket (fds in), the query socket (NDJSON out), wired.
 
+import { randomBytes } from 'node:crypto';
 import { WallClock } from './clock.js';
 import { splitMessage } from './framing.js';
 import { Input, refusal, type InputContext } from './input.js';
 import { LogSocket, type Datagram } from './log-socket.js';
 import * as native from './native.js';
-import { DEFAULT_LOG_SOCKET, DEFAULT_QUERY_SOCKET, MAX_NAME_LEN, SELF_SOURCE } from './protocol.js';
+import { DEFAULT_LOG_SOCKET, DEFAULT_QUERY_SOCKET, MAX_NAME_LEN, SELF_SOURCE, formatTime } from './protocol.js';
 import { QueryServer } from './query-server.js';
 import { adoptSocket, bindSocket, unlinkIfOurs, type BoundSocket } from './socket-file.js';
 import { Store } from './store.js';
@@ -21,6 +22,25 @@ export interface DaemonOptions {
   maxLineLen: number;
   maxBytes: number;
   handshakeTimeoutMs?: number;
+  /** File modes of the socket files we create (not of inherited ones). */
+  socketLogMode?: number;
+  socketQueryMode?: number;
+  /** Group (gid) given to both socket files, so its members can use them per the modes. */
+  socketGroup?: number;
+  /** Uids allowed to hand over fds / to query (peer credentials). Default: root and our own uid. */
+  allowLogUids?: number[];
+  allowQueryUids?: number[];
+}
+
+/** Only root (and the daemon's own user) may hand fds to memlogd: it logs whatever they say. */
+export const DEFAULT_LOG_SOCKET_MODE = 0o600;
+/** Owner and group may read the logs. */
+export const DEFAULT_QUERY_SOCKET_MODE = 0o660;
+
+/** Root and the daemon's own uid: the default allow-list of both sockets. */
+export function defaultAllowedUids(): number[] {
+  const me = process.getuid?.() ?? 0;
+  return me === 0 ? [0] : [0, me];
 }
 
 export const DEFAULTS: DaemonOptions = {
@@ -45,6 +65,9 @@ export class Daemon {
   private closing?: Promise<void>;
   private readonly ctx: InputContext;
   readonly startedAt = Date.now();
+  /** This start's identity: cursors from another instance mean memlogd restarted. */
+  readonly instance = randomBytes(8).toString('hex');
+  private readonly allowLog: ReadonlySet<number>;
 
   private constructor(readonly opts: DaemonOptions) {
     if (opts.maxLineLen > opts.maxBytes) {
@@ -56,7 +79,11 @@ export class Daemon {
       this.clock.now();
       return [this.clock.sec, this.clock.nsec];
     };
-    this.query = new QueryServer(this.store, { log: (m) => this.log(m), now, handshakeTimeoutMs: opts.handshakeTimeoutMs });
+    this.allowLog = new Set(opts.allowLogUids ?? defaultAllowedUids());
+    this.query = new QueryServer(this.store, {
+      log: (m) => this.log(m), now, handshakeTimeoutMs: opts.handshakeTimeoutMs, instance: this.instance,
+      allowUids: new Set(opts.allowQueryUids ?? defaultAllowedUids()), stats: () => this.stats(),
+    });
     this.ctx = {
       store: this.store,
       clock: this.clock,
@@ -81,11 +108,16 @@ export class Daemon {
   private async listen(): Promise<void> {
     const o = this.opts;
     this.log('memlogd started');
-    const log = o.fdLog !== undefined ? adoptSocket(o.fdLog) : bindSocket('dgram', o.socketLog);
+    const log = o.fdLog !== undefined
+      ? adoptSocket(o.fdLog)
+      : bindSocket('dgram', o.socketLog, o.socketLogMode ?? DEFAULT_LOG_SOCKET_MODE, o.socketGroup);
     this.bound.push(log);
+    native.setPassCred(log.fd, true); // every datagram says who sent it (bindSocket did this already)
     this.logSocket = new LogSocket(log.fd, (d) => this.datagram(d), (err) => this.log(`logging socket error: ${err.message}`));
     this.logSocket.start();
-    const query = o.fdQuery !== undefined ? adoptSocket(o.fdQuery) : bindSocket('stream', o.socketQuery);
+    const query = o.fdQuery !== undefined
+      ? adoptSocket(o.fdQuery)
+      : bindSocket('stream', o.socketQuery, o.socketQueryMode ?? DEFAULT_QUERY_SOCKET_MODE, o.socketGroup);
     this.bound.push(query);
     try {
       await this.query.listen(query.fd);
@@ -125,7 +157,15 @@ export class Daemon {
       closeAll(d.fds);
       return;
     }
+    if (!this.allowLog.has(d.uid)) {
+      closeAll(d.fds);
+      this.log(`refused ${d.fds.length} fd(s) for source ${label} from pid ${d.pid} uid ${d.uid}: not in --allow-log-uid`);
+      return;
+    }
     const src = this.store.source(d.name);
+    const info = this.store.sources[src];
+    info.pid = d.pid;
+    info.uid = d.uid;
     for (const fd of d.fds) {
       const why = refusal(fd);
       if (why !== null) {
@@ -134,12 +174,34 @@ export class Daemon {
         continue;
       }
       try {
-        this.inputs.add(new Input(fd, src, this.ctx, (i) => this.inputs.delete(i)));
+        this.inputs.add(new Input(fd, src, this.ctx, (i) => {
+          this.inputs.delete(i);
+          info.fds--;
+        }));
+        info.fds++;
       } catch (err) {
         closeAll([fd]);
         this.log(`refused fd for source ${label}: ${(err as Error).message}`);
       }
     }
+  }
+
+  /** The daemon-wide part of a stats record (docs/protocol.md). */
+  stats(): Record<string, unknown> {
+    const st = this.store;
+    const time = (sec: number) => formatTime(Math.floor(sec), Math.round((sec % 1) * 1e9));
+    return {
+      instance: this.instance,
+      uptime: (Date.now() - this.startedAt) / 1000,
+      store: {
+        lines: st.lines, bytes: st.bytes, maxLines: st.maxLines, maxBytes: st.maxBytes, oldest: st.oldestSeq, next: st.nextSeq,
+        oldestTime: st.start < st.end ? formatTime(st.secs[st.start], st.nsecs[st.start]) : null, evicted: st.evicted,
+      },
+      sources: st.sources.map((s) => ({
+        name: s.name.toString('utf8'), lines: s.lines, bytes: s.bytes, totalLines: s.totalLines, totalBytes: s.totalBytes,
+        evicted: s.evicted, partial: s.partial, pid: s.pid, uid: s.uid, fds: s.fds, firstSeen: time(s.firstSeen), lastSeen: time(s.lastSeen),
+      })),
+    };
   }
 
   /** Number of connected query clients that are reading. */

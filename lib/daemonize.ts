@@ -6,6 +6,9 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import * as native from './native.js';
 import type { DaemonOptions } from './daemon.js';
+// Values only (daemon.js itself is not loaded: the parent stays light, see cmd/memlogd.ts).
+const DEFAULT_LOG_SOCKET_MODE = 0o600;
+const DEFAULT_QUERY_SOCKET_MODE = 0o660;
 import { bindSocket } from './socket-file.js';
 
 /** How long the parent waits for the child to report ready. */
@@ -20,10 +23,10 @@ export interface DaemonizeOptions extends Partial<DaemonOptions> {
 
 /** Resolves with the child's pid once it is serving; rejects with a coded error otherwise. */
 export async function daemonize(o: DaemonizeOptions): Promise<number> {
-  const log = bindSocket('dgram', o.socketLog);
+  const log = bindSocket('dgram', o.socketLog, o.socketLogMode ?? DEFAULT_LOG_SOCKET_MODE, o.socketGroup);
   let query;
   try {
-    query = bindSocket('stream', o.socketQuery);
+    query = bindSocket('stream', o.socketQuery, o.socketQueryMode ?? DEFAULT_QUERY_SOCKET_MODE, o.socketGroup);
   } catch (err) {
     native.close(log.fd);
     throw err;

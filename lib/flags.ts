@@ -2,6 +2,7 @@
 // `-max-lines=50` and `-daemonize=true`; commander wants `--socket-log`. We rewrite exactly the
 // known long names, so short options (`-f`, `-F`, `-n`) and everything after `--` stay as they are.
 
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 
 /**
@@ -39,4 +40,47 @@ export function intArg(min = 0): (v: string) => number {
     if (!/^\d+$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`must be an integer >= ${min}`);
     return Number(v);
   };
+}
+
+/** commander argParser for a file mode in octal (`660`, `0660`). */
+export function octalArg(v: string): number {
+  if (!/^0?[0-7]{3,4}$/.test(v)) throw new InvalidArgumentError('must be an octal file mode such as 0660');
+  return parseInt(v, 8);
+}
+
+/** Looks a name up in an /etc/passwd-style file: the numeric id in field 3, or undefined. */
+function idOf(file: string, name: string): number | undefined {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name && /^\d+$/.test(f[2] ?? '')) return Number(f[2]);
+  }
+  return undefined;
+}
+
+/** A group given by gid or by name (/etc/group). */
+export function groupArg(v: string): number {
+  if (/^\d+$/.test(v)) return Number(v);
+  const gid = idOf('/etc/group', v);
+  if (gid === undefined) throw new InvalidArgumentError(`no such group ${JSON.stringify(v)}`);
+  return gid;
+}
+
+/** Repeatable list of uids or user names (comma-separated also accepted). */
+export function uidListArg(v: string, prev: number[] | undefined): number[] {
+  const out = [...(prev ?? [])];
+  for (const part of v.split(',').filter(Boolean)) {
+    if (/^\d+$/.test(part)) out.push(Number(part));
+    else {
+      const uid = idOf('/etc/passwd', part);
+      if (uid === undefined) throw new InvalidArgumentError(`no such user ${JSON.stringify(part)}`);
+      out.push(uid);
+    }
+  }
+  return out;
 }

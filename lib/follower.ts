@@ -7,15 +7,18 @@
 // and neither ever blocks a producer. If a reader falls so far behind that entries it has not
 // read are gone, it is told: a gap record.
 
-import { SELF_SOURCE, V1Encoder, jsonString } from './protocol.js';
+import type { Filter } from './filter.js';
+import { SELF_SOURCE, STDOUT_SUFFIX, V1Encoder, V2Encoder, gapMessageV1, jsonString } from './protocol.js';
 import { DEAD, type Store } from './store.js';
 
 /** Output batch per socket write (bytes); one batch is all a reader may hold in memlogd. */
 const BATCH_BYTES = 64 * 1024;
 /** The batch buffer every reader encodes into; grows only for an entry larger than a batch. */
 let scratch = Buffer.allocUnsafe(BATCH_BYTES);
+/** Room kept in a batch for gap and end records (each well under 512 bytes). */
+const RESERVE = 2048;
 
-export type GapReason = 'evicted' | 'lagged';
+export type GapReason = 'evicted' | 'lagged' | 'restarted';
 
 /** Entries the reader did not get: sequence numbers [from, to], count = to - from + 1. */
 export interface Gap {
@@ -25,13 +28,17 @@ export interface Gap {
   reason: GapReason;
 }
 
-/** Quoted JSON form of each source's name, computed once per source. */
+/** Quoted JSON form of each source's name (and its stream), computed once per source. */
 export class NameCache {
   private readonly json: Buffer[] = [];
+  private readonly stdout: boolean[] = [];
   private self?: Buffer;
   constructor(private readonly store: Store) {}
   get(id: number): Buffer {
     return this.json[id] ?? (this.json[id] = jsonString(this.store.sources[id].name));
+  }
+  isStdout(id: number): boolean {
+    return this.stdout[id] ?? (this.stdout[id] = this.store.sources[id].name.toString('latin1').endsWith(STDOUT_SUFFIX));
   }
   get selfJson(): Buffer {
     return this.self ?? (this.self = jsonString(Buffer.from(SELF_SOURCE)));
@@ -55,19 +62,44 @@ export interface FollowerOptions {
   untilSeq: number;
   /** Clock for gap records (now, as [sec, nsec]). */
   now: () => [number, number];
+  /** Protocol v2 records (seq, stream, typed gap/end records) instead of v1 entries. */
+  v2?: boolean;
+  /** Only entries this accepts (v2 filters); null or absent: everything. */
+  filter?: Filter | null;
+  /** Bytes sent before anything else (v2: the start record, a restarted gap). */
+  preamble?: string;
+  /** For stats: what the reader asked for, and who it is. */
+  mode?: string;
+  pid?: number;
+  uid?: number;
 }
 
+let nextReaderId = 1;
+
 export class Follower {
+  readonly id = nextReaderId++;
   /** Next sequence number this reader wants. */
   nextSeq: number;
   /** Sequence number when the reader arrived: entries before it that vanish were "evicted", after it "lagged". */
   readonly joinSeq: number;
-  readonly untilSeq: number;
+  /** Stop before this sequence number (a dump); Infinity while following. */
+  untilSeq: number;
   gaps = 0;
   missed = 0;
   sentEntries = 0;
   private pos = -1;
   private gen = -1;
+  // A gap being accumulated (entries missed since the last one delivered): reported before the
+  // next entry, or at the end of a batch.
+  private gapFrom = 0;
+  private gapTo = 0;
+  private gapCount = 0;
+  private gapReason: GapReason | null = null;
+  private preamble: string | null;
+  private endSent = false;
+  private readonly v2: boolean;
+  private readonly filter: Filter | null;
+  private readonly encoder2 = new V2Encoder();
   /** Encoded bytes the socket did not take yet (pending[pendFrom...]). */
   private pending: Buffer | null = null;
   private pendFrom = 0;
@@ -80,6 +112,28 @@ export class Follower {
     this.nextSeq = opts.fromSeq;
     this.joinSeq = store.nextSeq;
     this.untilSeq = opts.untilSeq;
+    this.v2 = opts.v2 ?? false;
+    this.filter = opts.filter ?? null;
+    this.preamble = opts.preamble ?? null;
+  }
+
+  /** A follower whose `until` time passed: finish like a dump, at the current end. */
+  endNow(): void {
+    if (this.untilSeq === Infinity) this.untilSeq = this.store.nextSeq;
+    this.pump();
+  }
+
+  /** This reader as the stats request shows it. */
+  describe(): Record<string, unknown> {
+    return {
+      id: this.id, mode: this.opts.mode ?? (this.untilSeq === Infinity ? 'follow' : 'dump'), pid: this.opts.pid ?? -1,
+      uid: this.opts.uid ?? -1, position: this.nextSeq, lag: this.lag, gaps: this.gaps, missed: this.missed, sent: this.sentEntries,
+    };
+  }
+
+  /** Everything owed has been sent: a dump's entries, gaps and (v2) end record. */
+  private get complete(): boolean {
+    return this.nextSeq >= this.untilSeq && this.gapReason === null && (!this.v2 || this.endSent);
   }
 
   /** How many entries this reader is behind the newest. */
@@ -111,7 +165,7 @@ export class Follower {
       return;
     }
     if (this.blocked) this.sink.wantWritable((this.blocked = false));
-    if (this.nextSeq >= this.untilSeq) {
+    if (this.complete) {
       // A dump is complete. Sent bytes sit in the peer's receive queue: closing now is safe.
       this.finished = true;
       this.sink.close();
@@ -130,65 +184,110 @@ export class Follower {
   /** Encodes the next entries into scratch; returns the byte count (0: nothing to send). */
   private fill(): number {
     const st = this.store;
+    let out = scratch;
+    let o = 0;
+    if (this.preamble !== null) {
+      const need = Buffer.byteLength(this.preamble) + RESERVE;
+      if (need > out.length) out = scratch = Buffer.allocUnsafe(need);
+      o = out.write(this.preamble, 0, 'utf8');
+      this.preamble = null;
+    }
     if (this.gen !== st.generation) {
       this.pos = st.lowerBound(this.nextSeq);
       this.gen = st.generation;
     }
     const { seqs, secs, nsecs, srcs, lens, offs, flags, arena } = st;
     const joined = this.joinSeq;
-    let o = 0;
-    let out = scratch;
-    while (this.pos < st.end && this.nextSeq < this.untilSeq) {
+    const filter = this.filter;
+    while (this.pos < st.end) {
+      if (o + RESERVE > out.length) return o;
       const p = this.pos;
       const seq = seqs[p];
+      if (seq >= this.untilSeq) break;
+      if (seq > this.nextSeq) {
+        // Entries [nextSeq, seq) are gone from memory. Whether they would have matched a filter
+        // is unknown, so they count; only a `since` they all precede rules them out.
+        if (!filter?.beforeSince(secs[p], nsecs[p])) o = this.miss(out, o, this.nextSeq, seq - 1, seq - this.nextSeq);
+        this.nextSeq = seq;
+      }
+      const wanted = filter === null || filter.matches(st, p);
       // Evicted entries that were history when this reader came are holes in the store's view;
       // those that arrived while it was connected are still its to read while they are here.
       if ((flags[p] & DEAD) !== 0 && seq < joined) {
+        if (wanted) o = this.miss(out, o, seq, seq, 1);
+        this.nextSeq = seq + 1;
         this.pos++;
         continue;
       }
-      if (seq >= this.untilSeq) break;
-      const name = this.names.get(srcs[p]);
-      const need = V1Encoder.worstCase(name, lens[p]) + (seq > this.nextSeq ? 512 : 0);
+      if (!wanted) {
+        this.nextSeq = seq + 1;
+        this.pos++;
+        continue;
+      }
+      const src = srcs[p];
+      const name = this.names.get(src);
+      const need = (this.v2 ? V2Encoder.worstCase(name, lens[p]) : V1Encoder.worstCase(name, lens[p])) + RESERVE;
       if (o + need > out.length) {
         if (o > 0) return o;
         out = scratch = Buffer.allocUnsafe(need);
       }
-      if (seq > this.nextSeq) o = this.gap(out, o, this.nextSeq, seq - 1);
-      o = this.encoder.encode(out, o, secs[p], nsecs[p], name, arena, offs[p], offs[p] + lens[p]);
+      o = this.flushGap(out, o);
+      const off = offs[p];
+      o = this.v2
+        ? this.encoder2.encode(out, o, seq, secs[p], nsecs[p], name, this.names.isStdout(src), arena, off, off + lens[p], (flags[p] & 1) !== 0)
+        : this.encoder.encode(out, o, secs[p], nsecs[p], name, arena, off, off + lens[p]);
       this.nextSeq = seq + 1;
       this.sentEntries++;
       this.pos++;
     }
-    // A dump that reached the end of the store: what is missing up to its end was evicted.
-    if (this.pos >= st.end && this.untilSeq !== Infinity && this.nextSeq < this.untilSeq && o + 1024 <= out.length) {
-      o = this.gap(out, o, this.nextSeq, this.untilSeq - 1);
+    // A dump that reached its end: whatever is missing before it is gone.
+    if (this.untilSeq !== Infinity && this.nextSeq < this.untilSeq && (this.pos >= st.end || seqs[this.pos] >= this.untilSeq)) {
+      o = this.miss(out, o, this.nextSeq, this.untilSeq - 1, this.untilSeq - this.nextSeq);
+      this.nextSeq = this.untilSeq;
+    }
+    o = this.flushGap(out, o);
+    if (this.v2 && !this.endSent && this.nextSeq >= this.untilSeq) {
+      o += out.write(`{"type":"end","next":${this.untilSeq}}\n`, o, 'latin1');
+      this.endSent = true;
     }
     return o;
   }
 
-  /** Encodes gap records for [from, to] as v1 entries from source memlogd. */
-  private gap(out: Buffer, o: number, from: number, to: number): number {
-    // Entries that were already in the store when the reader came are "evicted"; later ones
-    // were evicted because this reader fell behind ("lagged").
-    if (from < this.joinSeq && to >= this.joinSeq) {
-      o = this.gap(out, o, from, this.joinSeq - 1);
-      return this.gap(out, o, this.joinSeq, to);
+  /** Counts `count` missed entries within [from, to]; may write the previous, different gap. */
+  private miss(out: Buffer, o: number, from: number, to: number, count: number): number {
+    const joined = this.joinSeq;
+    if (from < joined && to >= joined) {
+      // straddles the reader's arrival: only happens for whole ranges (count = size)
+      o = this.miss(out, o, from, joined - 1, joined - from);
+      return this.miss(out, o, joined, to, to - joined + 1);
     }
-    const g: Gap = { from, to, count: to - from + 1, reason: from < this.joinSeq ? 'evicted' : 'lagged' };
+    const reason: GapReason = to < joined ? 'evicted' : 'lagged';
+    if (this.gapReason !== null && this.gapReason !== reason) o = this.flushGap(out, o);
+    if (this.gapReason === null) {
+      this.gapReason = reason;
+      this.gapFrom = from;
+      this.gapCount = 0;
+    }
+    this.gapTo = to;
+    this.gapCount += count;
+    return o;
+  }
+
+  /** Writes the accumulated gap record, if any. */
+  private flushGap(out: Buffer, o: number): number {
+    if (this.gapReason === null) return o;
+    const g: Gap = { from: this.gapFrom, to: this.gapTo, count: this.gapCount, reason: this.gapReason };
+    this.gapReason = null;
     this.gaps++;
     this.missed += g.count;
-    this.nextSeq = to + 1;
-    const msg = Buffer.from(gapMessage(g));
+    if (this.v2) return o + out.write(gapRecord(g) + '\n', o, 'latin1');
+    const msg = Buffer.from(gapMessageV1(g));
     const [sec, nsec] = this.opts.now();
     return this.encoder.encode(out, o, sec, nsec, this.names.selfJson, msg, 0, msg.length);
   }
 }
 
-/** The v1 text of a gap record (a v1 client sees it as an entry from source memlogd). */
-export function gapMessage(g: Gap): string {
-  const what = g.count === 1 ? '1 entry' : `${g.count} entries`;
-  return g.reason === 'lagged'
-    ? `gap: this reader fell behind and missed ${what} (seq ${g.from}-${g.to}), evicted before it read them`
-    : `gap: ${what} (seq ${g.from}-${g.to}) evicted earlier to make room`;
+/** A v2 gap record (without newline). */
+export function gapRecord(g: Gap & { previous?: string }): string {
+  return JSON.stringify({ type: 'gap', from: g.from, to: g.to, count: g.count, reason: g.reason, ...(g.previous ? { previous: g.previous } : {}) });
 }

@@ -10,10 +10,14 @@
 // Fixes from the reference: a client that connects and says nothing delays nobody and is
 // dropped after the handshake timeout; an unknown mode byte gets the connection closed.
 
+import { Filter } from './filter.js';
+import { Follower, NameCache, gapRecord, type Sink } from './follower.js';
 import * as native from './native.js';
-import { MODE_DUMP, MODE_DUMP_FOLLOW, MODE_FOLLOW } from './protocol.js';
-import { Follower, NameCache, type Sink } from './follower.js';
-import type { Store } from './store.js';
+import {
+  MAX_REQUEST_BYTES, MODE_DUMP, MODE_DUMP_FOLLOW, MODE_FOLLOW, ProtocolError, V2_REQUEST_BYTE, parseCursor, parseRequest,
+  parseTime, type QueryRequest,
+} from './protocol.js';
+import { DEAD, type Store } from './store.js';
 
 /** A silent client is disconnected after this long (the reference waits forever). */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -35,6 +39,12 @@ export interface QueryServerOptions {
   /** Current time for gap records. */
   now: () => [number, number];
   handshakeTimeoutMs?: number;
+  /** This daemon start's id (cursors are `<instance>:<seq>`). */
+  instance: string;
+  /** Peer uids allowed to query (SO_PEERCRED); undefined: anyone who can open the socket. */
+  allowUids?: ReadonlySet<number>;
+  /** The stats record's daemon-wide part (store, sources). */
+  stats: () => Record<string, unknown>;
 }
 
 export class QueryServer {
@@ -102,8 +112,8 @@ export class QueryServer {
     }, EMFILE_BACKOFF_MS).unref();
   }
 
-  /** A complete request arrived on a connection: start its reader, or refuse it. */
-  request(conn: Connection, mode: number): Follower | null {
+  /** A v1 mode byte arrived: start its reader, or refuse it (null: close the connection). */
+  requestV1(conn: Connection, mode: number): Follower | null {
     const st = this.store;
     let from: number;
     let until: number;
@@ -115,9 +125,74 @@ export class QueryServer {
         this.opts.log(`query client sent unknown mode byte ${mode}; disconnected`);
         return null;
     }
-    const f = new Follower(st, this.names, conn, { fromSeq: from, untilSeq: until, now: this.opts.now });
+    return this.follow(conn, { fromSeq: from, untilSeq: until, mode: ['dump', 'follow', 'dump+follow'][mode] });
+  }
+
+  /**
+   * A v2 request line arrived. Returns the reader, or the text to send before closing (stats,
+   * or an error record). Throws ProtocolError for a bad request.
+   */
+  requestV2(conn: Connection, line: string): Follower | string {
+    const r = parseRequest(line);
+    if (r.mode === 'stats') return JSON.stringify(this.statsRecord()) + '\n';
+    const st = this.store;
+    const filter = Filter.of(r);
+    let preamble = JSON.stringify({ type: 'start', instance: this.opts.instance, oldest: st.oldestSeq, next: st.nextSeq }) + '\n';
+    let from = r.mode === 'follow' ? st.nextSeq : st.oldestSeq;
+    if (r.tail !== undefined) from = Math.max(st.oldestSeq, this.tailStart(r.tail, filter));
+    if (r.after !== undefined) {
+      const c = parseCursor(r.after)!;
+      if (c.instance === this.opts.instance) from = Math.min(c.seq + 1, st.nextSeq);
+      else {
+        // memlogd restarted since that cursor: what this instance already evicted is gone too
+        const oldest = st.oldestSeq;
+        preamble += gapRecord({ from: 0, to: Math.max(0, oldest - 1), count: oldest, reason: 'restarted', previous: r.after }) + '\n';
+        from = oldest;
+      }
+    }
+    const f = this.follow(conn, {
+      fromSeq: from, untilSeq: r.mode === 'dump' ? st.nextSeq : Infinity, v2: true, filter, preamble, mode: r.mode,
+    });
+    if (r.mode !== 'dump' && filter?.until) this.endAt(f, r);
+    return f;
+  }
+
+  /** Sequence number where the last `n` wanted entries held now begin. */
+  private tailStart(n: number, filter: Filter | null): number {
+    const st = this.store;
+    if (n === 0) return st.nextSeq;
+    let found = 0;
+    for (let p = st.end - 1; p >= st.start; p--) {
+      if ((st.flags[p] & DEAD) !== 0 || (filter && !filter.matches(st, p))) continue;
+      if (++found === n) return st.seqs[p];
+    }
+    return st.oldestSeq;
+  }
+
+  /** A follower with `until`: once the clock passes it, finish like a dump. */
+  private endAt(f: Follower, r: QueryRequest): void {
+    const [sec, nsec] = parseTime(r.until!)!;
+    const ms = sec * 1000 + nsec / 1e6 - Date.now();
+    // setTimeout's limit is 2^31-1 ms (~24.8 days); a later until just never fires.
+    if (ms < 2 ** 31) setTimeout(() => f.endNow(), Math.max(0, ms)).unref();
+  }
+
+  private follow(conn: Connection, o: Omit<import('./follower.js').FollowerOptions, 'now'>): Follower {
+    const f = new Follower(this.store, this.names, conn, { ...o, now: this.opts.now, pid: conn.pid, uid: conn.uid });
     this.followers.add(f);
     return f;
+  }
+
+  /** Is this peer allowed to query? Logs the refusal. */
+  allowed(conn: Connection): boolean {
+    const allow = this.opts.allowUids;
+    if (!allow || allow.has(conn.uid)) return true;
+    this.opts.log(`refused query client pid ${conn.pid} uid ${conn.uid}: not in --allow-query-uid`);
+    return false;
+  }
+
+  private statsRecord(): Record<string, unknown> {
+    return { type: 'stats', ...this.opts.stats(), readers: [...this.followers].map((f) => f.describe()) };
   }
 
   forget(conn: Connection): void {
@@ -138,13 +213,24 @@ export class QueryServer {
 /** One accepted client: reads its request, then is the Sink its Follower writes to. */
 class Connection implements Sink {
   follower: Follower | null = null;
+  readonly pid: number = -1;
+  readonly uid: number = -1;
   private poll: native.PollHandle | null;
   private events = native.POLL_READABLE;
   private timer: NodeJS.Timeout | null;
-  private readonly inbuf = Buffer.allocUnsafe(512);
+  private inbuf = Buffer.allocUnsafe(4096);
+  /** Bytes of a v2 request line received so far (inbuf[0, reqLen)); -1 once answered. */
+  private reqLen = 0;
   private closed = false;
+  /** Set when the connection only waits to flush a final text (stats, error) before closing. */
+  private closingText: Buffer | null = null;
 
   constructor(readonly fd: number, private readonly server: QueryServer) {
+    try {
+      [this.pid, this.uid] = native.peerCred(fd);
+    } catch {
+      // not knowable (should not happen on AF_UNIX): the allow-list then refuses uid -1
+    }
     this.poll = native.pollStart(fd, native.POLL_READABLE, (status, ev) => this.ready(status, ev));
     this.timer = setTimeout(() => {
       server.opts.log('query client sent no request in time; disconnected');
@@ -156,14 +242,24 @@ class Connection implements Sink {
     if (this.closed) return;
     if (status < 0) return this.close();
     if (ev & native.POLL_READABLE) this.readSome();
-    if (!this.closed && ev & native.POLL_WRITABLE) this.follower?.pump();
+    if (!this.closed && ev & native.POLL_WRITABLE) {
+      if (this.closingText) this.flushFinal();
+      else this.follower?.pump();
+    }
   }
 
   private readSome(): void {
     for (;;) {
+      if (this.reqLen >= 0 && this.reqLen === this.inbuf.length) {
+        if (this.inbuf.length >= MAX_REQUEST_BYTES) return this.refuse('ERR_REQUEST_TOO_LARGE', `request line longer than ${MAX_REQUEST_BYTES} bytes`);
+        const bigger = Buffer.allocUnsafe(Math.min(MAX_REQUEST_BYTES, this.inbuf.length * 4));
+        this.inbuf.copy(bigger, 0, 0, this.reqLen);
+        this.inbuf = bigger;
+      }
+      const into = this.reqLen >= 0 ? this.inbuf.subarray(this.reqLen) : this.inbuf;
       let r: native.RecvResult | null;
       try {
-        r = native.recvmsg(this.fd, this.inbuf);
+        r = native.recvmsg(this.fd, into);
       } catch {
         return this.close(); // ECONNRESET and the like
       }
@@ -171,22 +267,72 @@ class Connection implements Sink {
       if (r.bytes === 0) {
         // The client shut down its sending side. Before a request that is a hang-up; after it,
         // a dump is still delivered (`printf '\0' | socat - UNIX:...`).
-        if (!this.follower) return this.close();
+        if (this.reqLen >= 0 && !this.closingText) return this.close();
         this.watch(this.events & ~native.POLL_READABLE);
         return;
       }
-      if (!this.follower) this.start(this.inbuf[0]);
-      // anything after the request is read and ignored
+      if (this.reqLen < 0) continue; // anything after the request is read and ignored
+      const before = this.reqLen;
+      this.reqLen += r.bytes;
+      if (this.inbuf[0] !== V2_REQUEST_BYTE) {
+        this.answered();
+        if (!this.server.allowed(this)) return this.close();
+        const f = this.server.requestV1(this, this.inbuf[0]);
+        if (!f) return this.close();
+        this.start(f);
+        continue;
+      }
+      const nl = this.inbuf.indexOf(0x0a, before);
+      if (nl < 0 || nl >= this.reqLen) continue; // the line is not complete yet
+      this.answered();
+      if (!this.server.allowed(this)) return this.refuse('ERR_ACCESS_DENIED', `uid ${this.uid} may not query this memlogd`);
+      let res: Follower | string;
+      try {
+        res = this.server.requestV2(this, this.inbuf.toString('utf8', 0, nl));
+      } catch (err) {
+        if (err instanceof ProtocolError) return this.refuse(err.code, err.message);
+        throw err;
+      }
+      if (typeof res === 'string') return this.finalText(res);
+      this.start(res);
     }
   }
 
-  private start(mode: number): void {
+  /** The request is complete: stop the handshake timer, ignore further input. */
+  private answered(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const f = this.server.request(this, mode);
-    if (!f) return this.close();
+    this.reqLen = -1;
+  }
+
+  private start(f: Follower): void {
     this.follower = f;
     f.pump();
+  }
+
+  private refuse(code: string, message: string): void {
+    this.answered();
+    this.server.opts.log(`query client pid ${this.pid} uid ${this.uid} refused: ${code}: ${message}`);
+    this.finalText(JSON.stringify({ type: 'error', code, message }) + '\n');
+  }
+
+  /** Sends a last record (stats, error) and closes. */
+  private finalText(text: string): void {
+    this.closingText = Buffer.from(text);
+    this.flushFinal();
+  }
+
+  private flushFinal(): void {
+    const t = this.closingText!;
+    let n: number | null;
+    try {
+      n = native.sendmsg(this.fd, t);
+    } catch {
+      return this.close();
+    }
+    if (n === t.length) return this.close();
+    this.closingText = t.subarray(n ?? 0);
+    this.watch(this.events | native.POLL_WRITABLE);
   }
 
   private watch(events: number): void {

@@ -39,8 +39,14 @@ function probe(kind: SocketKind, path: string): boolean {
 }
 
 /** Binds (and for a stream socket, listens on) path, replacing a stale socket file. */
-export function bindSocket(kind: SocketKind, path: string, mode?: number): BoundSocket {
+export function bindSocket(kind: SocketKind, path: string, mode?: number, gid?: number): BoundSocket {
   const fd = create(kind);
+  // Credentials are attached to a datagram when it is sent, and only if the receiver asks for
+  // them by then: so from the first moment (the -daemonize child starts reading later).
+  if (kind === 'dgram') native.setPassCred(fd, true);
+  // bind creates the file with 0777 & ~umask and a datagram socket is usable at once: create it
+  // private, then open it up to the requested mode.
+  const umask = process.umask(0o177);
   try {
     try {
       native.bind(fd, path);
@@ -55,7 +61,11 @@ export function bindSocket(kind: SocketKind, path: string, mode?: number): Bound
       }
       fs.rmSync(path, { force: true }); // stale file of a crashed run
       native.bind(fd, path);
+    } finally {
+      process.umask(umask);
     }
+    // Explicit permissions before anyone can connect (listen comes after for stream sockets).
+    if (gid !== undefined) fs.chownSync(path, -1, gid);
     if (mode !== undefined) fs.chmodSync(path, mode);
     if (kind === 'stream') native.listen(fd, LISTEN_BACKLOG);
     return { fd, path, ino: fs.lstatSync(path).ino };

@@ -52,6 +52,10 @@ export interface SourceInfo {
   partial: number;
   firstSeen: number;
   lastSeen: number;
+  /** Who last handed over an fd for this name (SCM_CREDENTIALS; -1 unknown), and fds open now. */
+  pid: number;
+  uid: number;
+  fds: number;
   /** Position of this source's oldest live entry, -1 if none; entries chain through next[]. */
   head: number;
   tail: number;
@@ -129,7 +133,7 @@ export class Store {
       id = this.sources.length;
       this.sources.push({
         id, name: Buffer.from(name), lines: 0, bytes: 0, totalLines: 0, totalBytes: 0,
-        evicted: 0, partial: 0, firstSeen: nowSec, lastSeen: nowSec, head: -1, tail: -1,
+        evicted: 0, partial: 0, firstSeen: nowSec, lastSeen: nowSec, pid: -1, uid: -1, fds: 0, head: -1, tail: -1,
       });
       this.byName.set(key, id);
       if (id >= this.keyLines.length) {
