@@ -65,6 +65,7 @@ export interface NativeBinding {
   accept(fd: number): number;
   pollModify(handle: PollHandle, events: number): number;
   setSendBuffer(fd: number, bytes: number): number;
+  shutdown(fd: number, how: number): number;
 }
 
 const ADDON = join('build', 'Release', 'memlogd_native.node');
@@ -234,6 +235,13 @@ export function pollModify(handle: PollHandle, events: number): void {
 /** Asks for a kernel send buffer of `bytes` (root may exceed wmem_max); returns what was granted. */
 export function setSendBuffer(fd: number, bytes: number): number {
   return check(raw.setSendBuffer(fd, bytes), 'setsockopt');
+}
+
+export const SHUT_WR = 1;
+
+/** Ends the sending side (or both) of a connected socket. */
+export function shutdown(fd: number, how: number): void {
+  check(raw.shutdown(fd, how), 'shutdown');
 }
 
 /** Undo pollUnref. */

@@ -30,6 +30,8 @@ const ACCEPT_PER_WAKEUP = 64;
  * pipelining, not of CPU. This is kernel memory, used only while a reader is behind.
  */
 const READER_SNDBUF = 2 * 1024 * 1024;
+/** After a final record (error, stats), how long to wait for the client to hang up. */
+const LINGER_MS = 2000;
 /** Pause before accepting again when out of fds (EMFILE), instead of spinning. */
 const EMFILE_BACKOFF_MS = 100;
 
@@ -243,7 +245,7 @@ class Connection implements Sink {
     if (status < 0) return this.close();
     if (ev & native.POLL_READABLE) this.readSome();
     if (!this.closed && ev & native.POLL_WRITABLE) {
-      if (this.closingText) this.flushFinal();
+      if (this.closingText?.length) this.flushFinal();
       else this.follower?.pump();
     }
   }
@@ -266,8 +268,9 @@ class Connection implements Sink {
       if (r === null) return;
       if (r.bytes === 0) {
         // The client shut down its sending side. Before a request that is a hang-up; after it,
-        // a dump is still delivered (`printf '\0' | socat - UNIX:...`).
-        if (this.reqLen >= 0 && !this.closingText) return this.close();
+        // a dump is still delivered (`printf '\0' | socat - UNIX:...`); after a final record
+        // it is the end.
+        if ((this.reqLen >= 0 && !this.closingText) || this.closingText?.length === 0) return this.close();
         this.watch(this.events & ~native.POLL_READABLE);
         return;
       }
@@ -330,9 +333,22 @@ class Connection implements Sink {
     } catch {
       return this.close();
     }
-    if (n === t.length) return this.close();
-    this.closingText = t.subarray(n ?? 0);
-    this.watch(this.events | native.POLL_WRITABLE);
+    if (n !== t.length) {
+      this.closingText = t.subarray(n ?? 0);
+      this.watch(this.events | native.POLL_WRITABLE);
+      return;
+    }
+    // Sent. End our side (the client sees EOF after the record) and read whatever it still
+    // sends until it hangs up: closing with unread input would reset the connection and could
+    // destroy the record before the client reads it.
+    this.closingText = Buffer.alloc(0);
+    try {
+      native.shutdown(this.fd, native.SHUT_WR);
+    } catch {
+      return this.close();
+    }
+    this.watch(native.POLL_READABLE);
+    this.timer = setTimeout(() => this.close(), LINGER_MS);
   }
 
   private watch(events: number): void {

@@ -176,6 +176,16 @@ static napi_value js_accept(napi_env env, napi_callback_info info) {
   return rc_or_errno(env, RETRY(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)));
 }
 
+/* shutdown(fd, how) -> 0 | -errno; how: 0 SHUT_RD, 1 SHUT_WR, 2 SHUT_RDWR. Lets the query
+ * server send its last record, end its side, and keep reading what the client still sends:
+ * closing with unread input would make the kernel reset the connection and lose the record. */
+static napi_value js_shutdown(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  ARG_INT(0, fd, "fd must be a number");
+  ARG_INT(1, how, "how must be a number");
+  return rc_or_errno(env, shutdown(fd, how));
+}
+
 /* setSendBuffer(fd, bytes) -> granted bytes | -errno. SO_SNDBUFFORCE first (root may exceed
  * net.core.wmem_max), then SO_SNDBUF (clamped by the kernel). Returns what the kernel set. */
 static napi_value js_setSendBuffer(napi_env env, napi_callback_info info) {
@@ -611,7 +621,7 @@ static napi_value init(napi_env env, napi_value exports) {
     FN(getsockname), FN(recvmsg), FN(sendmsg), FN(socketpair), FN(pipe),
     FN(close), FN(setNonBlocking), FN(setCloexec), FN(setPassCred),
     FN(peerCred), FN(fdFlags), FN(pollStart), FN(pollStop), FN(pollUnref),
-    FN(pollRef), FN(accept), FN(pollModify), FN(setSendBuffer),
+    FN(pollRef), FN(accept), FN(pollModify), FN(setSendBuffer), FN(shutdown),
   };
 #undef FN
   NAPI(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
