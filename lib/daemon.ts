@@ -43,6 +43,12 @@ export function defaultAllowedUids(): number[] {
   return me === 0 ? [0] : [0, me];
 }
 
+/**
+ * Distinct source names memlogd will track. Names are kept for the daemon's lifetime (entries,
+ * stats and readers refer to them by id), so a sender inventing endless names must hit a bound.
+ */
+export const MAX_SOURCES = 65536;
+
 export const DEFAULTS: DaemonOptions = {
   socketLog: DEFAULT_LOG_SOCKET,
   socketQuery: DEFAULT_QUERY_SOCKET,
@@ -160,6 +166,11 @@ export class Daemon {
     if (!this.allowLog.has(d.uid)) {
       closeAll(d.fds);
       this.log(`refused ${d.fds.length} fd(s) for source ${label} from pid ${d.pid} uid ${d.uid}: not in --allow-log-uid`);
+      return;
+    }
+    if (this.store.sources.length >= MAX_SOURCES && !this.store.hasSource(d.name)) {
+      closeAll(d.fds);
+      this.log(`refused fd(s) for new source ${label} from pid ${d.pid} uid ${d.uid}: already tracking ${MAX_SOURCES} sources`);
       return;
     }
     const src = this.store.source(d.name);

@@ -149,6 +149,10 @@ export class Store {
     return id;
   }
 
+  hasSource(name: Buffer): boolean {
+    return this.byName.has(name.toString('latin1'));
+  }
+
   /** Sequence number of the oldest live entry (== nextSeq when empty). */
   get oldestSeq(): number {
     return this.start < this.end ? this.seqs[this.start] : this.nextSeq;
