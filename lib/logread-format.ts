@@ -129,6 +129,8 @@ export function table(header: string[], rows: Cell[][], align?: string): string 
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+/** A pid or uid; memlogd says -1 when it is not known. */
+const id = (v: unknown): number | undefined => (typeof v === 'number' && v >= 0 ? v : undefined);
 
 /** The stats record as a readable report: the daemon and its store, then sources, then readers. */
 export function formatStats(stats: Record<string, unknown>): string {
@@ -153,7 +155,7 @@ export function formatStats(stats: Record<string, unknown>): string {
       ['SOURCE', 'LINES', 'BYTES', 'TOTAL LINES', 'TOTAL BYTES', 'EVICTED', 'PARTIAL', 'PID', 'UID', 'FDS', 'LAST SEEN'],
       sources.map((s) => [
         str(s.name), num(s.lines), humanBytes(s.bytes), num(s.totalLines), humanBytes(s.totalBytes), num(s.evicted),
-        num(s.partial), num(s.pid), num(s.uid), num(s.fds), str(s.lastSeen),
+        num(s.partial), id(s.pid), id(s.uid), num(s.fds), str(s.lastSeen),
       ]),
       'lrrrrrrrrrl',
     ));
@@ -166,7 +168,7 @@ export function formatStats(stats: Record<string, unknown>): string {
     out.push(table(
       ['ID', 'MODE', 'PID', 'UID', 'POSITION', 'LAG', 'GAPS', 'MISSED', 'SENT'],
       readers.map((r) => [
-        num(r.id), str(r.mode), num(r.pid), num(r.uid), num(r.position), num(r.lag), num(r.gaps), num(r.missed), num(r.sent),
+        num(r.id), str(r.mode), id(r.pid), id(r.uid), num(r.position), num(r.lag), num(r.gaps), num(r.missed), num(r.sent),
       ]),
       'rlrrrrrrr',
     ));

@@ -392,6 +392,10 @@ export function parseRecord(line: string): V2Record {
 export function gapMessageV1(g: { from: number; to: number; count: number; reason: string }): string {
   const what = g.count === 1 ? '1 entry' : `${g.count} entries`;
   if (g.reason === 'lagged') return `gap: this reader fell behind and missed ${what} (seq ${g.from}-${g.to}), evicted before it read them`;
-  if (g.reason === 'restarted') return `gap: memlogd restarted; ${what} of the new instance (seq ${g.from}-${g.to}) already evicted`;
+  if (g.reason === 'restarted') {
+    return g.count === 0
+      ? 'gap: memlogd restarted; what it held after the previous cursor is gone'
+      : `gap: memlogd restarted; what it held after the previous cursor is gone, and ${what} of the new instance (seq ${g.from}-${g.to}) too`;
+  }
   return `gap: ${what} (seq ${g.from}-${g.to}) evicted earlier to make room`;
 }

@@ -148,7 +148,8 @@ export class QueryServer {
       else {
         // memlogd restarted since that cursor: what this instance already evicted is gone too
         const oldest = st.oldestSeq;
-        preamble += gapRecord({ from: 0, to: Math.max(0, oldest - 1), count: oldest, reason: 'restarted', previous: r.after }) + '\n';
+        // [0, oldest) of this instance is gone too; an empty range (to = -1) when nothing is
+        preamble += gapRecord({ from: 0, to: oldest - 1, count: oldest, reason: 'restarted', previous: r.after }) + '\n';
         from = oldest;
       }
     }

@@ -171,7 +171,7 @@ export class Store {
     this.used += len;
     const seq = this.index(src, off, len, sec, nsec, flags);
     const s = this.sources[src];
-    s.lastSeen = sec;
+    s.lastSeen = sec + nsec / 1e9;
     this.counted(src, s);
     return seq;
   }
@@ -200,7 +200,7 @@ export class Store {
     this.used += to - from;
     for (let i = 0; i < n; i++) this.index(src, base + starts[i], ends[i] - starts[i], sec, nsec, flags[i]);
     const s = this.sources[src];
-    s.lastSeen = sec;
+    s.lastSeen = sec + nsec / 1e9;
     this.counted(src, s);
   }
 
