@@ -253,6 +253,8 @@ class Connection implements Sink {
 
   private readSome(): void {
     for (;;) {
+      // A request can finish the connection synchronously (an empty dump): never touch the fd after.
+      if (this.closed) return;
       if (this.reqLen >= 0 && this.reqLen === this.inbuf.length) {
         if (this.inbuf.length >= MAX_REQUEST_BYTES) return this.refuse('ERR_REQUEST_TOO_LARGE', `request line longer than ${MAX_REQUEST_BYTES} bytes`);
         const bigger = Buffer.allocUnsafe(Math.min(MAX_REQUEST_BYTES, this.inbuf.length * 4));
