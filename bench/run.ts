@@ -15,7 +15,9 @@ import type { WriterJob } from './writer.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
-const MEMLOGD = path.join(ROOT, 'dist/cmd/memlogd.js');
+// BENCH_MEMLOGD=<path to another build's dist/cmd/memlogd.js>: measure that build with this
+// same harness (before/after comparisons in one run).
+const MEMLOGD = process.env.BENCH_MEMLOGD ?? path.join(ROOT, 'dist/cmd/memlogd.js');
 const TICKS_PER_SEC = 100; // USER_HZ on Linux
 const MAX_WRITER_THREADS = 10;
 /** Writer threads run at this niceness (see writer.ts); BENCH_WRITER_NICE=0 to compare. */

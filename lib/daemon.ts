@@ -149,14 +149,15 @@ export class Daemon {
 
   private datagram(d: Datagram): void {
     const label = JSON.stringify(d.name.toString());
+    const who = `pid ${d.pid} uid ${d.uid}`;
     if (d.nameLength > MAX_NAME_LEN) {
       closeAll(d.fds);
-      this.log(`refused datagram from pid ${d.pid}: name of ${d.nameLength} bytes is longer than ${MAX_NAME_LEN}`);
+      this.log(`refused datagram from ${who}: name of ${d.nameLength} bytes is longer than ${MAX_NAME_LEN}`);
       return;
     }
-    if (d.fdsTruncated) this.log(`datagram for source ${label} had more fds than fit; the kernel dropped the rest`);
+    if (d.fdsTruncated) this.log(`datagram for source ${label} from ${who} had more fds than fit; the kernel dropped the rest`);
     if (d.fds.length === 0) {
-      this.log(`datagram for source ${label} carried no fds; nothing to read`);
+      this.log(`datagram for source ${label} from ${who} carried no fds; nothing to read`);
       return;
     }
     if (this.closing) {
@@ -165,12 +166,12 @@ export class Daemon {
     }
     if (!this.allowLog.has(d.uid)) {
       closeAll(d.fds);
-      this.log(`refused ${d.fds.length} fd(s) for source ${label} from pid ${d.pid} uid ${d.uid}: not in --allow-log-uid`);
+      this.log(`refused ${d.fds.length} fd(s) for source ${label} from ${who}: not in --allow-log-uid`);
       return;
     }
     if (this.store.sources.length >= MAX_SOURCES && !this.store.hasSource(d.name)) {
       closeAll(d.fds);
-      this.log(`refused fd(s) for new source ${label} from pid ${d.pid} uid ${d.uid}: already tracking ${MAX_SOURCES} sources`);
+      this.log(`refused fd(s) for new source ${label} from ${who}: already tracking ${MAX_SOURCES} sources`);
       return;
     }
     const src = this.store.source(d.name);
@@ -181,7 +182,7 @@ export class Daemon {
       const why = refusal(fd);
       if (why !== null) {
         closeAll([fd]);
-        this.log(`refused fd for source ${label}: ${why}`);
+        this.log(`refused fd for source ${label} from ${who}: ${why}`);
         continue;
       }
       try {
@@ -192,7 +193,7 @@ export class Daemon {
         info.fds++;
       } catch (err) {
         closeAll([fd]);
-        this.log(`refused fd for source ${label}: ${(err as Error).message}`);
+        this.log(`refused fd for source ${label} from ${who}: ${(err as Error).message}`);
       }
     }
   }
