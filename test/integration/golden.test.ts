@@ -5,19 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dump, handOff, queryRaw, ROOT, runBin, startDaemon, waitForEntry, type RunningDaemon } from './helpers.js';
+import { dump, handOff, queryRaw, REFERENCE_INPUTS as INPUTS, ROOT, runBin, startDaemon, waitForEntry, type RunningDaemon } from './helpers.js';
 
 const REF = path.resolve(ROOT, '../shared/reference');
-const INPUTS: Array<[string, Buffer]> = [
-  ['svc.out', Buffer.from('hello\nsecond line; with a semicolon\n\ncrlf line\r\n')],
-  ['svc', Buffer.from("html <a href='x'>&</a> and unicode \xc3\xa9\xe2\x82\xac\n", 'latin1')],
-  ['bad', Buffer.from('invalid utf8: \xff\xfe end\n', 'latin1')],
-  ['long.out', Buffer.from('L'.repeat(200) + '\nnext line intact\n')],
-  ['semi;colon', Buffer.from('name contains a semicolon\n')],
-  ['', Buffer.from('empty name\n')],
-  ['partial.out', Buffer.from('no trailing newline')],
-  ['tabs', Buffer.from('tab\there "quoted" back\\slash ctrl\x01\x1b[31mred\n', 'latin1')],
-];
 const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,8}[1-9])?Z$/;
 const refRows = () => fs.readFileSync(path.join(REF, 'query-mode0.ndjson'), 'utf8').split('\n').filter(Boolean);
 

@@ -170,3 +170,15 @@ export function runBin(name: string, args: string[], opts: { input?: string; tim
     });
   });
 }
+
+/** The inputs of the reference capture (../shared/reference/README.md), in order: name, bytes. */
+export const REFERENCE_INPUTS: Array<[string, Buffer]> = [
+  ['svc.out', Buffer.from('hello\nsecond line; with a semicolon\n\ncrlf line\r\n')],
+  ['svc', Buffer.from("html <a href='x'>&</a> and unicode \xc3\xa9\xe2\x82\xac\n", 'latin1')],
+  ['bad', Buffer.from('invalid utf8: \xff\xfe end\n', 'latin1')],
+  ['long.out', Buffer.from('L'.repeat(200) + '\nnext line intact\n')],
+  ['semi;colon', Buffer.from('name contains a semicolon\n')],
+  ['', Buffer.from('empty name\n')],
+  ['partial.out', Buffer.from('no trailing newline')],
+  ['tabs', Buffer.from('tab\there "quoted" back\\slash ctrl\x01\x1b[31mred\n', 'latin1')],
+];

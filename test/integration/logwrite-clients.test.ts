@@ -6,21 +6,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileBase } from '../../lib/logwrite-names.js';
 import { exited, runBin, shortTmp, startDaemon, waitFor, type RunningDaemon } from './helpers.js';
-import { cpuSeconds, fdCount, Feed, linesOf, msgOf, sleep, startLogwrite, waitStderr, type RunningLogwrite } from './logwrite-helpers.js';
+import { cpuSeconds, fdCount, Feed, linesOf, msgOf, sleep, startLogwrite, waitStderr, type RunningLogwrite, useCleanups } from './logwrite-helpers.js';
 
-const cleanups: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-function track<T extends RunningLogwrite | RunningDaemon>(x: T): T {
-  cleanups.push(() => x.stop());
-  return x;
-}
-function tmpDir(): string {
-  const dir = shortTmp();
-  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const { track, tmpDir } = useCleanups();
 
 describe('waiting for memlogd', () => {
   it('uses no CPU while memlogd is away, says so once, and connects when it comes', async () => {

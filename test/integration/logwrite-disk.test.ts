@@ -6,21 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { shortTmp, startDaemon, waitFor, type RunningDaemon } from './helpers.js';
-import { dirBytes, Feed, filesOf, fdCount, linesOf, msgOf, readLogFile, sleep, startLogwrite, waitStderr, type RunningLogwrite } from './logwrite-helpers.js';
+import { dirBytes, Feed, filesOf, fdCount, linesOf, msgOf, readLogFile, sleep, startLogwrite, waitStderr, type RunningLogwrite, useCleanups } from './logwrite-helpers.js';
 
-const cleanups: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-function track<T extends RunningLogwrite | RunningDaemon>(x: T): T {
-  cleanups.push(() => x.stop());
-  return x;
-}
-function tmpDir(): string {
-  const dir = shortTmp();
-  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const { track, tmpDir, defer } = useCleanups();
 const msgs = (out: string, source: string) => linesOf(out, source).map((l) => msgOf(l, source));
 const sizes = (out: string, names: string[]) => names.map((n) => fs.statSync(path.join(out, n)).size);
 
@@ -108,7 +96,7 @@ function tmpfs(size: string): string | null {
     console.warn(`full-disk test skipped: cannot mount a tmpfs (${(mount.stderr || mount.error?.message || '').trim()}); it needs root`);
     return null;
   }
-  cleanups.push(() => {
+  defer(() => {
     spawnSync('umount', [mnt]);
   });
   return mnt;
@@ -160,7 +148,7 @@ describe('full disk', () => {
     const lw = track(startLogwrite(['-socket', d.query, '-log-dir', out, '-max-log-size', '10M']));
     await waitStderr(lw, 'connected');
     const f = new Feed(d.log, 'lag.out');
-    cleanups.push(() => f.close());
+    defer(() => f.close());
     f.write(lines.slice(0, 5000).map((l) => l + '\n').join(''));
     await waitStderr(lw, 'cannot write to', 'the disk full message');
     // while logwrite waits, memlogd (2000 lines) must drop what it could not send

@@ -12,20 +12,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dump, handOff, ROOT, shortTmp, startDaemon, waitFor, type RunningDaemon } from './helpers.js';
+import { dump, handOff, REFERENCE_INPUTS as INPUTS, ROOT, shortTmp, startDaemon, waitFor, type RunningDaemon } from './helpers.js';
 import { linesOf, startLogwrite, type RunningLogwrite } from './logwrite-helpers.js';
 
 const REF = path.resolve(ROOT, '../shared/reference/logwrite-dir');
-const INPUTS: Array<[string, Buffer]> = [
-  ['svc.out', Buffer.from('hello\nsecond line; with a semicolon\n\ncrlf line\r\n')],
-  ['svc', Buffer.from("html <a href='x'>&</a> and unicode \xc3\xa9\xe2\x82\xac\n", 'latin1')],
-  ['bad', Buffer.from('invalid utf8: \xff\xfe end\n', 'latin1')],
-  ['long.out', Buffer.from('L'.repeat(200) + '\nnext line intact\n')],
-  ['semi;colon', Buffer.from('name contains a semicolon\n')],
-  ['', Buffer.from('empty name\n')],
-  ['partial.out', Buffer.from('no trailing newline')],
-  ['tabs', Buffer.from('tab\there "quoted" back\\slash ctrl\x01\x1b[31mred\n', 'latin1')],
-];
 const ROT = Array.from({ length: 20 }, (_, i) => `rotation line ${String(i).padStart(3, '0')}`);
 
 /** What every source said, as messages (what memlogd holds, long line whole). */

@@ -3,12 +3,13 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { afterEach } from 'vitest';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { sendFds } from '../../lib/log-socket.js';
 import { fileBase, parseFileName } from '../../lib/logwrite-names.js';
 import * as native from '../../lib/native.js';
-import { BIN, exited, waitFor } from './helpers.js';
+import { BIN, exited, shortTmp, waitFor } from './helpers.js';
 
 export interface RunningLogwrite {
   proc: ChildProcess;
@@ -112,4 +113,31 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Total bytes of the files logwrite manages in dir (not the state file). */
 export function dirBytes(dir: string): number {
   return fs.readdirSync(dir).filter((n) => parseFileName(n)).reduce((s, n) => s + fs.statSync(path.join(dir, n)).size, 0);
+}
+
+/**
+ * Per-test cleanups: `track` stops a daemon or logwrite, `tmpDir` removes a temp dir, `defer` runs
+ * anything else, after each test in reverse order. Call once per test file, at top level.
+ */
+export function useCleanups(): {
+  track: <T extends { stop: () => Promise<unknown> }>(x: T) => T;
+  tmpDir: () => string;
+  defer: (fn: () => Promise<unknown> | void) => void;
+} {
+  const cleanups: Array<() => Promise<unknown> | void> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  return {
+    defer: (fn) => void cleanups.push(fn),
+    track: (x) => {
+      cleanups.push(() => x.stop());
+      return x;
+    },
+    tmpDir: () => {
+      const dir = shortTmp();
+      cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+      return dir;
+    },
+  };
 }

@@ -7,22 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exited, shortTmp, startDaemon, waitFor, type RunningDaemon } from './helpers.js';
-import { Feed, linesOf, msgOf, sleep, startLogwrite, waitStderr, type RunningLogwrite } from './logwrite-helpers.js';
+import { Feed, linesOf, msgOf, sleep, startLogwrite, waitStderr, type RunningLogwrite, useCleanups } from './logwrite-helpers.js';
 
-const cleanups: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function track<T extends RunningLogwrite | RunningDaemon>(x: T): T {
-  cleanups.push(() => x.stop());
-  return x;
-}
-function tmpDir(): string {
-  const dir = shortTmp();
-  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const { track, tmpDir, defer } = useCleanups();
 
 /** Compares what a source's files hold with what it said: exactly once each, in order. */
 function checkExact(out: string, source: string, expected: string[]): void {
@@ -50,7 +37,7 @@ describe('resume after kill -9', () => {
 
     // The stream: chunks of 500 lines per source, interleaved, while logwrite is killed and restarted.
     const feeds = SOURCES.map((s) => new Feed(d.log, s));
-    cleanups.push(() => feeds.forEach((f) => {
+    defer(() => feeds.forEach((f) => {
       try {
         f.close();
       } catch { /* closed */ }
@@ -113,7 +100,7 @@ describe('resume after SIGTERM', () => {
     const out = tmpDir();
     const args = ['-socket', d.query, '-log-dir', out];
     const f = new Feed(d.log, 'half.out');
-    cleanups.push(() => f.close());
+    defer(() => f.close());
     f.write('before\n' + 'A'.repeat(150));
     let lw = track(startLogwrite(args));
     await waitFor(() => linesOf(out, 'half.out').length === 1, 'the first line');
@@ -147,7 +134,7 @@ describe('lines evicted while logwrite was away', () => {
     const args = ['-socket', d.query, '-log-dir', out];
     const lines = Array.from({ length: 350 }, (_, i) => `evicted test ${i}`);
     const f = new Feed(d.log, 'ev');
-    cleanups.push(() => f.close());
+    defer(() => f.close());
     f.write(lines.slice(0, 50).map((l) => l + '\n').join(''));
     let lw = track(startLogwrite(args));
     await waitFor(() => linesOf(out, 'ev').length === 50, 'the first 50');
