@@ -126,7 +126,9 @@ async function once(): Promise<Run> {
     feed(log, 0, LINES);
     while ((await storeLines(query)) < LINES + 1) await sleep(20);
     const files = Math.ceil((2 * LINES * LINE_BYTES) / (1024 * 1024)) + 5;
-    lw = spawn(process.execPath, [LOGWRITE, '-socket', query, '-log-dir', out, '-max-log-size', '1048576', '-max-log-files', String(files)],
+    // LOGWRITE_NODE_ARGS="--max-semi-space-size=2": the deployment setting docs/logwrite.md suggests
+    const nodeArgs = process.env.LOGWRITE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    lw = spawn(process.execPath, [...nodeArgs, LOGWRITE, '-socket', query, '-log-dir', out, '-max-log-size', '1048576', '-max-log-files', String(files)],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     await waitStderr(lw, 'connected to memlogd');
     const t0 = process.hrtime.bigint();
