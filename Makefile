@@ -5,7 +5,7 @@ NODE_DIR := $(shell node -p "require('path').resolve(process.execPath,'../..')")
 ADDON := build/Release/memlogd_native.node
 TS_SOURCES := $(shell find lib cmd bench -name '*.ts' 2>/dev/null)
 
-.PHONY: all build run test test-unit bench clean
+.PHONY: all build run test test-unit bench clean wasm
 
 all: build
 
@@ -35,6 +35,10 @@ test: build
 
 bench: build
 	npm run bench
+
+# Regenerates the committed WebAssembly bytes from lib/wasm/escape.wat (needs wabt: apt-get install wabt).
+wasm:
+	bash scripts/build-wasm.sh
 
 clean:
 	rm -rf dist build run node_modules/.stamp

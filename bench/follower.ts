@@ -1,12 +1,14 @@
 // Bench follower (its own process): reads memlogd's query socket in dump+follow mode, counts
 // every bench line, checks per-source order, counts gap records, measures end-to-end latency
 // of lines that carry a send time. Prints one JSON result line when all lines are accounted for.
-// argv: <query socket> <total lines> <sources>
+// argv: <query socket> <total lines> <sources> <line size> [timed]
 
 import net from 'node:net';
 import { NS_AT, SEQ_AT, SRC_AT } from './line-format.js';
 
-const [sock, totalArg, sourcesArg, sizeArg] = process.argv.slice(2);
+const [sock, totalArg, sourcesArg, sizeArg, timedArg] = process.argv.slice(2);
+/** Lines carry send times (the fixed-rate latency scenario). */
+const timed = timedArg === 'timed';
 /** Bench messages have a fixed length, so the message starts a known distance before `"}`. */
 const msgLen = Number(sizeArg) - 1;
 const total = Number(totalArg);
@@ -52,8 +54,8 @@ function onLine(buf: Buffer, start: number, end: number, now: bigint): void {
   else skipped += seq - expected[src];
   expected[src] = seq + 1;
   received++;
-  const sent = num(buf, msg + NS_AT, 19);
-  if (sent > 0) latencies.push(Number(now) - sent);
+  // only fixed-rate runs stamp send times; throughput runs skip parsing the 19 digits
+  if (timed) latencies.push(Number(now) - num(buf, msg + NS_AT, 19));
 }
 
 function finish(): void {

@@ -145,7 +145,7 @@ async function runMemlogd(s: Scenario, dir: string): Promise<RunResult> {
   try {
     await waitStderr(d, 'serving');
     const total = s.sources * s.lines;
-    const f = spawn(process.execPath, [path.join(HERE, 'follower.js'), query, String(total), String(s.sources), String(s.size)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const f = spawn(process.execPath, [path.join(HERE, 'follower.js'), query, String(total), String(s.sources), String(s.size), s.rate ? 'timed' : 'throughput'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const next = lineReader(f);
     if ((await next()) !== 'ready') throw new Error('follower did not start');
     await new Promise((r) => setTimeout(r, 100));

@@ -13,8 +13,12 @@ import { DEAD, type Store } from './store.js';
 
 /** Output batch per socket write (bytes); one batch is all a reader may hold in memlogd. */
 const BATCH_BYTES = 64 * 1024;
-/** The batch buffer every reader encodes into; grows only for an entry larger than a batch. */
-let scratch = Buffer.allocUnsafe(BATCH_BYTES);
+/**
+ * Readers encode into their store's scratch buffer (shared by all of them: encoding and sending
+ * are synchronous), which lives next to the arena so messages are copied by SIMD. An entry too
+ * large for it goes through this plain buffer instead, grown as needed.
+ */
+let oversize = Buffer.alloc(0);
 /** Room kept in a batch for gap and end records (each well under 512 bytes). */
 const RESERVE = 2048;
 
@@ -99,19 +103,24 @@ export class Follower {
   private endSent = false;
   private readonly v2: boolean;
   private readonly filter: Filter | null;
-  private readonly encoder2 = new V2Encoder();
+  private readonly encoder2: V2Encoder;
   /** Encoded bytes the socket did not take yet (pending[pendFrom...]). */
   private pending: Buffer | null = null;
   private pendFrom = 0;
   private blocked = false;
   private finished = false;
-  private readonly encoder = new V1Encoder();
+  private readonly encoder: V1Encoder;
+  /** The buffer the last fill() wrote into. */
+  private batch: Buffer;
 
   constructor(private readonly store: Store, private readonly names: NameCache,
     private readonly sink: Sink, private readonly opts: FollowerOptions) {
     this.nextSeq = opts.fromSeq;
     this.joinSeq = store.nextSeq;
     this.untilSeq = opts.untilSeq;
+    this.encoder = new V1Encoder(store.fast);
+    this.encoder2 = new V2Encoder(store.fast);
+    this.batch = store.scratch;
     this.v2 = opts.v2 ?? false;
     this.filter = opts.filter ?? null;
     this.preamble = opts.preamble ?? null;
@@ -153,9 +162,9 @@ export class Follower {
         }
         const n = this.fill();
         if (n === 0) break;
-        const sent = this.sink.write(scratch, 0, n) ?? 0;
+        const sent = this.sink.write(this.batch, 0, n) ?? 0;
         if (sent < n) {
-          this.pending = Buffer.from(scratch.subarray(sent, n)); // scratch is the next reader's
+          this.pending = Buffer.from(this.batch.subarray(sent, n)); // the batch buffer is the next reader's
           this.pendFrom = 0;
           return this.block();
         }
@@ -184,11 +193,12 @@ export class Follower {
   /** Encodes the next entries into scratch; returns the byte count (0: nothing to send). */
   private fill(): number {
     const st = this.store;
-    let out = scratch;
+    // Batches stop at BATCH_BYTES (one socket write); the store's scratch has room beyond that.
+    let out = (this.batch = st.scratch.subarray(0, Math.min(BATCH_BYTES, st.scratch.length)));
     let o = 0;
     if (this.preamble !== null) {
       const need = Buffer.byteLength(this.preamble) + RESERVE;
-      if (need > out.length) out = scratch = Buffer.allocUnsafe(need);
+      if (need > out.length) out = this.batch = this.oversized(need);
       o = out.write(this.preamble, 0, 'utf8');
       this.preamble = null;
     }
@@ -229,7 +239,7 @@ export class Follower {
       const need = (this.v2 ? V2Encoder.worstCase(name, lens[p]) : V1Encoder.worstCase(name, lens[p])) + RESERVE;
       if (o + need > out.length) {
         if (o > 0) return o;
-        out = scratch = Buffer.allocUnsafe(need);
+        out = this.batch = this.oversized(need);
       }
       o = this.flushGap(out, o);
       const off = offs[p];
@@ -251,6 +261,13 @@ export class Follower {
       this.endSent = true;
     }
     return o;
+  }
+
+  /** A buffer for a batch larger than BATCH_BYTES: all of the store's scratch, else a plain one. */
+  private oversized(need: number): Buffer {
+    if (need <= this.store.scratch.length) return this.store.scratch;
+    if (oversize.length < need) oversize = Buffer.allocUnsafe(need);
+    return oversize;
   }
 
   /** Counts `count` missed entries within [from, to]; may write the previous, different gap. */

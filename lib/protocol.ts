@@ -7,6 +7,8 @@
 //   {"time","source","msg"} with Go's encoding/json escaping and RFC3339Nano times.
 // This module is pure: no sockets, no I/O.
 
+import type { FastCopy } from './wasm/fast-memory.js';
+
 /** Reference default path of the logging (fd handoff) socket. */
 export const DEFAULT_LOG_SOCKET = '/var/run/linuxkit-external-logging.sock';
 /** Reference default path of the query socket. */
@@ -97,20 +99,29 @@ export function maxEscapedLength(n: number): number {
 
 /**
  * Writes src[start, end) JSON-escaped (without quotes) into out at o; returns the new offset.
- * out must have maxEscapedLength(end - start) bytes of room.
+ * out must have maxEscapedLength(end - start) bytes of room. With `fast`, and src and out both in
+ * its memory, plain runs are found and copied by WebAssembly SIMD (which writes only what it copies).
  */
-export function escapeJsonInto(src: Uint8Array, start: number, end: number, out: Uint8Array, o: number): number {
+export function escapeJsonInto(src: Uint8Array, start: number, end: number, out: Uint8Array, o: number, fast?: FastCopy): number {
+  const useFast = fast !== undefined && src.buffer === fast.buffer && out.buffer === fast.buffer;
   let i = start;
   while (i < end) {
-    // Fast path: a run of plain ASCII is copied as is.
-    let j = i;
-    while (j < end && SPECIAL[src[j]] === 0) j++;
-    if (j > i) {
-      if (j - i > 16) out.set(src.subarray(i, j), o);
-      else for (let k = i; k < j; k++) out[o + k - i] = src[k];
+    // A run of plain ASCII is copied as is.
+    if (useFast) {
+      const j = fast.copyClean(src.byteOffset + i, src.byteOffset + end, out.byteOffset + o) - src.byteOffset;
       o += j - i;
       i = j;
       if (i >= end) break;
+    } else {
+      let j = i;
+      while (j < end && SPECIAL[src[j]] === 0) j++;
+      if (j > i) {
+        if (j - i > 16) out.set(src.subarray(i, j), o);
+        else for (let k = i; k < j; k++) out[o + k - i] = src[k];
+        o += j - i;
+        i = j;
+        if (i >= end) break;
+      }
     }
     const b = src[i];
     if (b < 0x80) {
@@ -173,6 +184,9 @@ export class V1Encoder {
   private lastSource: Uint8Array | null = null;
   private prefix = Buffer.alloc(0);
 
+  /** fast: the SIMD copy of the memory the store and the output buffer live in, if any. */
+  constructor(private readonly fast?: FastCopy) {}
+
   /** Worst-case bytes for one entry whose quoted JSON source is sourceJson. */
   static worstCase(sourceJson: Uint8Array, msgLen: number): number {
     return V1_ENTRY_OVERHEAD + sourceJson.length + maxEscapedLength(msgLen);
@@ -188,7 +202,7 @@ export class V1Encoder {
       this.prefix = Buffer.concat([P_TIME, Buffer.from(formatTime(sec, nsec), 'latin1'), P_SOURCE, sourceJson, P_MSG]);
     }
     out.set(this.prefix, o);
-    o = escapeJsonInto(msg, start, end, out, o + this.prefix.length);
+    o = escapeJsonInto(msg, start, end, out, o + this.prefix.length, this.fast);
     out[o] = 0x22; // "
     out[o + 1] = 0x7d; // }
     out[o + 2] = 0x0a; // \n
@@ -340,6 +354,8 @@ export class V2Encoder {
   private lastNsec = -1;
   private timeBytes = Buffer.alloc(0);
 
+  constructor(private readonly fast?: FastCopy) {}
+
   static worstCase(sourceJson: Uint8Array, msgLen: number): number {
     return V1_ENTRY_OVERHEAD + 64 + sourceJson.length + maxEscapedLength(msgLen);
   }
@@ -358,7 +374,7 @@ export class V2Encoder {
     out.set(sourceJson, o);
     o += sourceJson.length;
     o += out.write(stdout ? ',"stream":"stdout","msg":"' : ',"stream":"stderr","msg":"', o, 'latin1');
-    o = escapeJsonInto(msg, start, end, out, o);
+    o = escapeJsonInto(msg, start, end, out, o, this.fast);
     o += out.write(partial ? '","partial":true}\n' : '"}\n', o, 'latin1');
     return o;
   }

@@ -20,6 +20,7 @@
 // Pure module: no I/O.
 
 import { MaxHeap } from './heap.js';
+import { fastMemory, type FastCopy } from './wasm/fast-memory.js';
 
 /** Entry flag: evicted, slot awaits compaction. Lower bits belong to the framer (PARTIAL). */
 export const DEAD = 0x80;
@@ -28,6 +29,8 @@ export const DEAD = 0x80;
 const PHYSICAL_SLACK = 65536;
 /** Arena bytes beyond maxBytes, at least. */
 const ARENA_SLACK = 1024 * 1024;
+/** The readers' shared batch buffer (lib/follower.ts), in the same memory as the arena. */
+export const SCRATCH_BYTES = 256 * 1024;
 
 export interface StoreOptions {
   /** Bound on live entries (reference default: 5000). */
@@ -66,6 +69,10 @@ export class Store {
   readonly maxBytes: number;
   readonly capacity: number;
   readonly arena: Buffer;
+  /** Where readers encode their batches: next to the arena, so the SIMD copy reaches both. */
+  readonly scratch: Buffer;
+  /** The SIMD copy over arena and scratch (undefined where WebAssembly is not available). */
+  readonly fast: FastCopy | undefined;
   readonly seqs: Float64Array;
   readonly secs: Float64Array;
   readonly nsecs: Uint32Array;
@@ -110,8 +117,12 @@ export class Store {
     this.maxLines = maxLines;
     this.maxBytes = maxBytes;
     this.capacity = maxLines + Math.max(1, opts.slack ?? Math.max(maxLines >> 1, PHYSICAL_SLACK));
-    // allocUnsafeSlow: pages are not touched until written, so RSS follows use.
-    this.arena = Buffer.allocUnsafeSlow(maxBytes + Math.max(maxBytes >> 1, opts.slack === undefined ? ARENA_SLACK : 64));
+    // Both memories are mapped lazily: pages count in RSS only once written.
+    const arenaBytes = maxBytes + Math.max(maxBytes >> 1, opts.slack === undefined ? ARENA_SLACK : 64);
+    const fm = fastMemory(arenaBytes + SCRATCH_BYTES);
+    this.arena = fm ? fm.view.subarray(0, arenaBytes) : Buffer.allocUnsafeSlow(arenaBytes);
+    this.scratch = fm ? fm.view.subarray(arenaBytes, arenaBytes + SCRATCH_BYTES) : Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+    this.fast = fm?.fast;
     const n = this.capacity;
     this.seqs = new Float64Array(n);
     this.secs = new Float64Array(n);
