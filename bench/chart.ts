@@ -10,7 +10,7 @@ interface Row {
 
 export function throughputChart(rows: Row[]): string {
   const pts = rows.filter((r) => r.sources && r.linesPerSec && !r.latencyMs) as Required<Row>[];
-  const W = 640;
+  const W = 700;
   const H = 360;
   const L = 80;
   const B = 50;
@@ -36,7 +36,7 @@ export function throughputChart(rows: Row[]): string {
     }
     el.push(`<text x="${x0 + bw}" y="${H - B + 16}" text-anchor="middle" font-size="12">${p.sources} source${p.sources > 1 ? 's' : ''}</text>`);
   });
-  el.push(`<rect x="${L}" y="${H - 22}" width="12" height="12" fill="#2b7bb9"/><text x="${L + 16}" y="${H - 12}" font-size="12">memlogd (end to end, follower receives every line)</text>`);
-  el.push(`<rect x="${L + 330}" y="${H - 22}" width="12" height="12" fill="#bbb"/><text x="${L + 346}" y="${H - 12}" font-size="12">baseline: trivial reader of the same pipes</text>`);
+  el.push(`<rect x="${L}" y="${H - 22}" width="12" height="12" fill="#2b7bb9"/><text x="${L + 16}" y="${H - 12}" font-size="12">memlogd, end to end (follower gets every line)</text>`);
+  el.push(`<rect x="${L + 330}" y="${H - 22}" width="12" height="12" fill="#bbb"/><text x="${L + 346}" y="${H - 12}" font-size="12">baseline: trivial reader, same pipes</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${el.join('\n')}\n</svg>\n`;
 }
