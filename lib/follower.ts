@@ -8,7 +8,9 @@
 // read are gone, it is told: a gap record.
 
 import type { Filter } from './filter.js';
-import { SELF_SOURCE, STDOUT_SUFFIX, V1Encoder, V2Encoder, gapMessageV1, jsonString } from './protocol.js';
+import {
+  SELF_SOURCE, STDOUT_SUFFIX, V1Encoder, V2Encoder, encodeEnd, encodeGap, gapMessageV1, jsonString, type GapRecord,
+} from './protocol.js';
 import { DEAD, type Store } from './store.js';
 
 /** Output batch per socket write (bytes); one batch is all a reader may hold in memlogd. */
@@ -22,15 +24,7 @@ let oversize = Buffer.alloc(0);
 /** Room kept in a batch for gap and end records (each well under 512 bytes). */
 const RESERVE = 2048;
 
-export type GapReason = 'evicted' | 'lagged' | 'restarted';
-
-/** Entries the reader did not get: sequence numbers [from, to], count = to - from + 1. */
-export interface Gap {
-  from: number;
-  to: number;
-  count: number;
-  reason: GapReason;
-}
+type GapReason = GapRecord['reason'];
 
 /** Quoted JSON form of each source's name (and its stream), computed once per source. */
 export class NameCache {
@@ -257,7 +251,7 @@ export class Follower {
     }
     o = this.flushGap(out, o);
     if (this.v2 && !this.endSent && this.nextSeq >= this.untilSeq) {
-      o += out.write(`{"type":"end","next":${this.untilSeq}}\n`, o, 'latin1');
+      o += out.write(encodeEnd(this.untilSeq) + '\n', o, 'latin1');
       this.endSent = true;
     }
     return o;
@@ -293,18 +287,13 @@ export class Follower {
   /** Writes the accumulated gap record, if any. */
   private flushGap(out: Buffer, o: number): number {
     if (this.gapReason === null) return o;
-    const g: Gap = { from: this.gapFrom, to: this.gapTo, count: this.gapCount, reason: this.gapReason };
+    const g = { from: this.gapFrom, to: this.gapTo, count: this.gapCount, reason: this.gapReason };
     this.gapReason = null;
     this.gaps++;
     this.missed += g.count;
-    if (this.v2) return o + out.write(gapRecord(g) + '\n', o, 'latin1');
+    if (this.v2) return o + out.write(encodeGap(g) + '\n', o, 'latin1');
     const msg = Buffer.from(gapMessageV1(g));
     const [sec, nsec] = this.opts.now();
     return this.encoder.encode(out, o, sec, nsec, this.names.selfJson, msg, 0, msg.length);
   }
-}
-
-/** A v2 gap record (without newline). */
-export function gapRecord(g: Gap & { previous?: string }): string {
-  return JSON.stringify({ type: 'gap', from: g.from, to: g.to, count: g.count, reason: g.reason, ...(g.previous ? { previous: g.previous } : {}) });
 }

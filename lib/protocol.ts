@@ -49,7 +49,7 @@ export function formatTime(sec: number, nsec: number): string {
 
 /** RFC3339 to whole seconds (logwrite's file format: `<RFC3339 seconds> <source> <msg>`). */
 export function formatTimeSeconds(sec: number): string {
-  return new Date(sec * 1000).toISOString().slice(0, 19) + 'Z';
+  return formatTime(sec, 0);
 }
 
 /** Parses an RFC3339(Nano) timestamp into [sec, nsec]; null when it is not one. */
@@ -403,6 +403,29 @@ export function parseRecord(line: string): V2Record {
     throw new ProtocolError('ERR_MEMLOGD_PROTOCOL', `unexpected record from memlogd: ${line.slice(0, 80)}`);
   }
   return r;
+}
+
+// Encoders of the v2 records other than entries (without the trailing newline); the key order
+// is part of the protocol (docs/protocol.md).
+
+export function encodeStart(instance: string, oldest: number, next: number): string {
+  return JSON.stringify({ type: 'start', instance, oldest, next });
+}
+
+export function encodeGap(g: Omit<GapRecord, 'type'>): string {
+  return JSON.stringify({ type: 'gap', from: g.from, to: g.to, count: g.count, reason: g.reason, ...(g.previous ? { previous: g.previous } : {}) });
+}
+
+export function encodeEnd(next: number): string {
+  return `{"type":"end","next":${next}}`;
+}
+
+export function encodeError(code: string, message: string): string {
+  return JSON.stringify({ type: 'error', code, message });
+}
+
+export function encodeStats(stats: Record<string, unknown>): string {
+  return JSON.stringify({ type: 'stats', ...stats });
 }
 
 export function gapMessageV1(g: { from: number; to: number; count: number; reason: string }): string {

@@ -11,11 +11,11 @@
 // dropped after the handshake timeout; an unknown mode byte gets the connection closed.
 
 import { Filter } from './filter.js';
-import { Follower, NameCache, gapRecord, type Sink } from './follower.js';
+import { Follower, NameCache, type Sink } from './follower.js';
 import * as native from './native.js';
 import {
-  MAX_REQUEST_BYTES, MODE_DUMP, MODE_DUMP_FOLLOW, MODE_FOLLOW, ProtocolError, V2_REQUEST_BYTE, parseCursor, parseRequest,
-  parseTime, type QueryRequest,
+  MAX_REQUEST_BYTES, MODE_DUMP, MODE_DUMP_FOLLOW, MODE_FOLLOW, ProtocolError, V2_REQUEST_BYTE, encodeError, encodeGap,
+  encodeStart, encodeStats, parseCursor, parseRequest, parseTime, type QueryRequest,
 } from './protocol.js';
 import { DEAD, type Store } from './store.js';
 
@@ -136,10 +136,10 @@ export class QueryServer {
    */
   requestV2(conn: Connection, line: string): Follower | string {
     const r = parseRequest(line);
-    if (r.mode === 'stats') return JSON.stringify(this.statsRecord()) + '\n';
+    if (r.mode === 'stats') return encodeStats(this.statsRecord()) + '\n';
     const st = this.store;
     const filter = Filter.of(r);
-    let preamble = JSON.stringify({ type: 'start', instance: this.opts.instance, oldest: st.oldestSeq, next: st.nextSeq }) + '\n';
+    let preamble = encodeStart(this.opts.instance, st.oldestSeq, st.nextSeq) + '\n';
     let from = r.mode === 'follow' ? st.nextSeq : st.oldestSeq;
     if (r.tail !== undefined) from = Math.max(st.oldestSeq, this.tailStart(r.tail, filter));
     if (r.after !== undefined) {
@@ -149,7 +149,7 @@ export class QueryServer {
         // memlogd restarted since that cursor: what this instance already evicted is gone too
         const oldest = st.oldestSeq;
         // [0, oldest) of this instance is gone too; an empty range (to = -1) when nothing is
-        preamble += gapRecord({ from: 0, to: oldest - 1, count: oldest, reason: 'restarted', previous: r.after }) + '\n';
+        preamble += encodeGap({ from: 0, to: oldest - 1, count: oldest, reason: 'restarted', previous: r.after }) + '\n';
         from = oldest;
       }
     }
@@ -195,7 +195,7 @@ export class QueryServer {
   }
 
   private statsRecord(): Record<string, unknown> {
-    return { type: 'stats', ...this.opts.stats(), readers: [...this.followers].map((f) => f.describe()) };
+    return { ...this.opts.stats(), readers: [...this.followers].map((f) => f.describe()) };
   }
 
   forget(conn: Connection): void {
@@ -319,7 +319,7 @@ class Connection implements Sink {
   private refuse(code: string, message: string): void {
     this.answered();
     this.server.opts.log(`query client pid ${this.pid} uid ${this.uid} refused: ${code}: ${message}`);
-    this.finalText(JSON.stringify({ type: 'error', code, message }) + '\n');
+    this.finalText(encodeError(code, message) + '\n');
   }
 
   /** Sends a last record (stats, error) and closes. */
