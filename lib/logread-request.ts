@@ -172,8 +172,4 @@ export function useColor(color: boolean | undefined, out: Writable, env: NodeJS.
   return (out as Writable & { isTTY?: boolean }).isTTY === true;
 }
 
-/** Backoff before reconnect attempt n (0-based): exponential, capped, with jitter (50-100%). */
-export function retryDelay(attempt: number, minMs = 100, maxMs = 5000, random = Math.random): number {
-  const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  return Math.round(ceiling * (0.5 + random() * 0.5));
-}
+export { retryDelay } from './backoff.js';

@@ -13,7 +13,8 @@ import {
   formatCursor, MODE_DUMP, MODE_DUMP_FOLLOW, MODE_FOLLOW, parseCursor, parseRecord, type QueryRequest, type V2Record,
 } from './protocol.js';
 import { CursorFile } from './cursor-file.js';
-import { buildRequest, needsV2, retryDelay, useColor, type LogreadOptions } from './logread-request.js';
+import { retryDelay, sleep } from './backoff.js';
+import { buildRequest, needsV2, useColor, type LogreadOptions } from './logread-request.js';
 
 export * from './logread-request.js';
 export * from './cursor-file.js';
@@ -168,17 +169,6 @@ export interface Position {
   seq: number;
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 function codedError(code: string, message: string): Error & { code: string } {
   return Object.assign(new Error(message), { code });

@@ -9,6 +9,7 @@
 
 import fs from 'node:fs';
 import net from 'node:net';
+import { Backoff, sleep } from './backoff.js';
 import { connectQuery, readLines, requestLine } from './client.js';
 import { DiskError, LogFiles, type Base } from './logwrite-files.js';
 import { formatEntry, formatGap, formatLine, type LineFormat } from './logwrite-format.js';
@@ -81,19 +82,7 @@ export function parseSize(v: string): number {
   return n;
 }
 
-/** Bounded exponential backoff with jitter (each wait is 50-100 % of the bound). */
-export class Backoff {
-  private n = 0;
-  constructor(private readonly minMs: number, private readonly maxMs: number) {}
-  next(): number {
-    const bound = Math.min(this.maxMs, this.minMs * 2 ** Math.min(this.n, 30));
-    this.n++;
-    return bound / 2 + (Math.random() * bound) / 2;
-  }
-  reset(): void {
-    this.n = 0;
-  }
-}
+export { Backoff } from './backoff.js';
 
 const NON_ASCII = /[^\x00-\x7f]/;
 const isAscii = (s: string) => !NON_ASCII.test(s);
@@ -631,13 +620,7 @@ export async function logwrite(opts: LogwriteOptions, signal?: AbortSignal): Pro
       if (!RETRY_OPEN.has(code) || signal?.aborted) throw err;
       if (!said) log(`cannot use ${opts.logDir ?? LOGWRITE_DEFAULTS.logDir}: ${(err as Error).message}; retrying`);
       said = true;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, backoff.next());
-        signal?.addEventListener('abort', () => {
-          clearTimeout(t);
-          resolve();
-        }, { once: true });
-      });
+      await sleep(backoff.next(), signal);
       if (signal?.aborted) return;
     }
   }
