@@ -2,7 +2,7 @@
 // Used by logread and importable by anything that wants memlogd's logs.
 
 import net from 'node:net';
-import { parseEntry, parseRecord, type QueryRequest, type V1Entry, type V2Record } from './protocol.js';
+import { parseEntry, type QueryRequest, type V1Entry } from './protocol.js';
 
 /** Error codes a caller can branch on. */
 export const ERR_CONNECT = 'ERR_MEMLOGD_CONNECT';
@@ -80,52 +80,11 @@ export function readLines(sock: net.Socket, onLines: (lines: string[]) => void, 
 }
 
 /**
- * Reads v2 records (with the line each came from); resolves when the server closes. A last line
- * cut short (no newline) is dropped: the connection broke in the middle of it.
- */
-export function readRecords(sock: net.Socket, onRecord: (r: V2Record, line: string) => void): Promise<void> {
-  return readLines(sock, (lines) => {
-    for (const line of lines) if (line) onRecord(parseRecord(line), line);
-  }, true);
-}
-
-/**
  * Reads v1 entries: calls onEntry for each, resolves when the server closes the connection.
  * The caller applies output backpressure with sock.pause()/resume().
  */
 export function readEntries(sock: net.Socket, onEntry: (e: V1Entry) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // setEncoding decodes across chunk boundaries (a UTF-8 character may be split between reads).
-    sock.setEncoding('utf8');
-    let rest = '';
-    sock.on('data', (text: string) => {
-      text = rest + text;
-      let pos = 0;
-      let nl: number;
-      try {
-        while ((nl = text.indexOf('\n', pos)) !== -1) {
-          onEntry(parseEntry(text.slice(pos, nl)));
-          pos = nl + 1;
-        }
-      } catch (err) {
-        sock.destroy();
-        reject(err);
-        return;
-      }
-      rest = text.slice(pos);
-    });
-    sock.once('end', () => {
-      sock.destroy();
-      if (rest) {
-        try {
-          onEntry(parseEntry(rest));
-        } catch (err) {
-          reject(err);
-          return;
-        }
-      }
-      resolve();
-    });
-    sock.once('error', (err) => reject(err));
+  return readLines(sock, (lines) => {
+    for (const line of lines) onEntry(parseEntry(line));
   });
 }
