@@ -8,7 +8,9 @@ import { LogSocket, type Datagram } from './log-socket.js';
 import * as native from './native.js';
 import { DEFAULT_LOG_SOCKET, DEFAULT_QUERY_SOCKET, MAX_NAME_LEN, SELF_SOURCE, formatTime } from './protocol.js';
 import { QueryServer } from './query-server.js';
-import { adoptSocket, bindSocket, unlinkIfOurs, type BoundSocket } from './socket-file.js';
+import {
+  adoptSocket, bindSocket, DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE, unlinkIfOurs, type BoundSocket,
+} from './socket-file.js';
 import { Store } from './store.js';
 
 export interface DaemonOptions {
@@ -31,11 +33,6 @@ export interface DaemonOptions {
   allowLogUids?: number[];
   allowQueryUids?: number[];
 }
-
-/** Only root (and the daemon's own user) may hand fds to memlogd: it logs whatever they say. */
-export const DEFAULT_LOG_SOCKET_MODE = 0o600;
-/** Owner and group may read the logs. */
-export const DEFAULT_QUERY_SOCKET_MODE = 0o660;
 
 /** Root and the daemon's own uid: the default allow-list of both sockets. */
 export function defaultAllowedUids(): number[] {
@@ -115,14 +112,13 @@ export class Daemon {
     const o = this.opts;
     this.log('memlogd started');
     const log = o.fdLog !== undefined
-      ? adoptSocket(o.fdLog)
+      ? adoptSocket('dgram', o.fdLog)
       : bindSocket('dgram', o.socketLog, o.socketLogMode ?? DEFAULT_LOG_SOCKET_MODE, o.socketGroup);
     this.bound.push(log);
-    native.setPassCred(log.fd, true); // every datagram says who sent it (bindSocket did this already)
     this.logSocket = new LogSocket(log.fd, (d) => this.datagram(d), (err) => this.log(`logging socket error: ${err.message}`));
     this.logSocket.start();
     const query = o.fdQuery !== undefined
-      ? adoptSocket(o.fdQuery)
+      ? adoptSocket('stream', o.fdQuery)
       : bindSocket('stream', o.socketQuery, o.socketQueryMode ?? DEFAULT_QUERY_SOCKET_MODE, o.socketGroup);
     this.bound.push(query);
     try {
@@ -214,11 +210,6 @@ export class Daemon {
         evicted: s.evicted, partial: s.partial, pid: s.pid, uid: s.uid, fds: s.fds, firstSeen: time(s.firstSeen), lastSeen: time(s.lastSeen),
       })),
     };
-  }
-
-  /** Number of connected query clients that are reading. */
-  get readers(): number {
-    return this.query.followers.size;
   }
 
   /** Stops accepting, closes every fd, unlinks both socket files. Idempotent. */

@@ -6,10 +6,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import * as native from './native.js';
 import type { DaemonOptions } from './daemon.js';
-// Values only (daemon.js itself is not loaded: the parent stays light, see cmd/memlogd.ts).
-const DEFAULT_LOG_SOCKET_MODE = 0o600;
-const DEFAULT_QUERY_SOCKET_MODE = 0o660;
-import { bindSocket } from './socket-file.js';
+import { bindSocket, DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE } from './socket-file.js';
 
 /** How long the parent waits for the child to report ready. */
 const READY_TIMEOUT_MS = 10_000;

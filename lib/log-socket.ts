@@ -5,7 +5,6 @@
 // non-blocking recvmsg, a bounded number per wakeup so one flooding sender cannot starve the
 // query socket or the pipes.
 
-import fs from 'node:fs';
 import * as native from './native.js';
 import { MAX_NAME_LEN } from './protocol.js';
 
@@ -101,14 +100,5 @@ export function sendFds(socketPath: string, name: string | Buffer, fds: number[]
     }
   } finally {
     native.close(s);
-  }
-}
-
-/** True when path exists and is a socket (so it may be replaced when stale). */
-export function isSocketPath(path: string): boolean {
-  try {
-    return fs.lstatSync(path).isSocket();
-  } catch {
-    return false;
   }
 }

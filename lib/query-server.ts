@@ -79,11 +79,6 @@ export class QueryServer {
     for (const f of this.followers) f.pump();
   }
 
-  /** Connected clients, readers or not. */
-  get connections(): number {
-    return this.conns.size;
-  }
-
   private acceptSome(): void {
     for (let i = 0; i < ACCEPT_PER_WAKEUP && !this.closed; i++) {
       let fd: number | null;

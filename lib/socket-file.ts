@@ -17,6 +17,11 @@ export interface BoundSocket {
   ino: number;
 }
 
+/** Only root (and the daemon's own user) may hand fds to memlogd: it logs whatever they say. */
+export const DEFAULT_LOG_SOCKET_MODE = 0o600;
+/** Owner and group may read the logs. */
+export const DEFAULT_QUERY_SOCKET_MODE = 0o660;
+
 /** Reference backlog for the query socket is the Go default (SOMAXCONN); 128 is Linux's old one. */
 const LISTEN_BACKLOG = 128;
 
@@ -75,9 +80,10 @@ export function bindSocket(kind: SocketKind, path: string, mode?: number, gid?: 
   }
 }
 
-/** Describes an inherited, already bound socket (-fd-log / -fd-query). */
-export function adoptSocket(fd: number): BoundSocket {
+/** Describes an inherited, already bound socket (-fd-log / -fd-query), set up as bindSocket would. */
+export function adoptSocket(kind: SocketKind, fd: number): BoundSocket {
   native.setCloexec(fd); // inherited across exec without it; nothing we spawn should keep it
+  if (kind === 'dgram') native.setPassCred(fd, true); // see bindSocket
   const path = native.getsockname(fd);
   const st = path ? fs.lstatSync(path, { throwIfNoEntry: false }) : undefined;
   return { fd, path, ino: st?.ino ?? 0 };
