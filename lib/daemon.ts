@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { WallClock } from './clock.js';
 import { splitMessage } from './framing.js';
-import { Input, refusal, type InputContext } from './input.js';
+import { classify, Input, type InputContext } from './input.js';
 import { LogSocket, type Datagram } from './log-socket.js';
 import * as native from './native.js';
 import { DEFAULT_LOG_SOCKET, DEFAULT_QUERY_SOCKET, MAX_NAME_LEN, SELF_SOURCE, formatTime } from './protocol.js';
@@ -175,14 +175,14 @@ export class Daemon {
     info.pid = d.pid;
     info.uid = d.uid;
     for (const fd of d.fds) {
-      const why = refusal(fd);
-      if (why !== null) {
+      const kind = classify(fd);
+      if (typeof kind === 'object') {
         closeAll([fd]);
-        this.log(`refused fd for source ${label} from ${who}: ${why}`);
+        this.log(`refused fd for source ${label} from ${who}: ${kind.refused}`);
         continue;
       }
       try {
-        this.inputs.add(new Input(fd, src, this.ctx, (i) => {
+        this.inputs.add(new Input(fd, kind, src, this.ctx, (i) => {
           this.inputs.delete(i);
           info.fds--;
         }));

@@ -106,6 +106,8 @@ export class Follower {
   private readonly encoder: V1Encoder;
   /** The buffer the last fill() wrote into. */
   private batch: Buffer;
+  /** The store's scratch up to one batch (one socket write): where fill() normally writes. */
+  private readonly batchView: Buffer;
 
   constructor(private readonly store: Store, private readonly names: NameCache,
     private readonly sink: Sink, private readonly opts: FollowerOptions) {
@@ -114,7 +116,7 @@ export class Follower {
     this.untilSeq = opts.untilSeq;
     this.encoder = new V1Encoder(store.fast);
     this.encoder2 = new V2Encoder(store.fast);
-    this.batch = store.scratch;
+    this.batch = this.batchView = store.scratch.subarray(0, Math.min(BATCH_BYTES, store.scratch.length));
     this.v2 = opts.v2 ?? false;
     this.filter = opts.filter ?? null;
     this.preamble = opts.preamble ?? null;
@@ -188,7 +190,7 @@ export class Follower {
   private fill(): number {
     const st = this.store;
     // Batches stop at BATCH_BYTES (one socket write); the store's scratch has room beyond that.
-    let out = (this.batch = st.scratch.subarray(0, Math.min(BATCH_BYTES, st.scratch.length)));
+    let out = (this.batch = this.batchView);
     let o = 0;
     if (this.preamble !== null) {
       const need = Buffer.byteLength(this.preamble) + RESERVE;

@@ -32,24 +32,26 @@ export interface InputContext {
   log: (msg: string) => void;
 }
 
-/** Why an fd cannot be read as a log stream, or null when it can. */
-export function refusal(fd: number): string | null {
+/** How a received fd is read: a regular file, a stream (pipe, FIFO, socket), or refused (why). */
+export type FdKind = 'file' | 'stream' | { refused: string };
+
+export function classify(fd: number): FdKind {
   let st: fs.Stats;
   try {
     st = fs.fstatSync(fd);
   } catch (err) {
-    return `fstat failed: ${(err as NodeJS.ErrnoException).code}`;
+    return { refused: `fstat failed: ${(err as NodeJS.ErrnoException).code}` };
   }
   if (!st.isFIFO() && !st.isSocket() && !st.isFile()) {
-    return st.isCharacterDevice() ? 'it is a character device (a tty?), not a pipe' : 'it is not a pipe, socket or file';
+    return { refused: st.isCharacterDevice() ? 'it is a character device (a tty?), not a pipe' : 'it is not a pipe, socket or file' };
   }
   try {
     const [, fl] = native.fdFlags(fd);
-    if ((fl & O_ACCMODE) === O_WRONLY) return 'it is open write-only (the write end of a pipe?)';
+    if ((fl & O_ACCMODE) === O_WRONLY) return { refused: 'it is open write-only (the write end of a pipe?)' };
   } catch (err) {
-    return `fcntl failed: ${(err as NodeJS.ErrnoException).code}`;
+    return { refused: `fcntl failed: ${(err as NodeJS.ErrnoException).code}` };
   }
-  return null;
+  return st.isFile() ? 'file' : 'stream';
 }
 
 export class Input {
@@ -57,8 +59,8 @@ export class Input {
   private readonly framer: LineFramer;
   private closed = false;
 
-  /** Takes ownership of fd (it is closed when the stream ends or on close()). */
-  constructor(readonly fd: number, readonly src: number, private readonly ctx: InputContext,
+  /** Takes ownership of fd (it is closed when the stream ends or on close()); kind from classify(). */
+  constructor(readonly fd: number, kind: 'file' | 'stream', readonly src: number, private readonly ctx: InputContext,
     private readonly onClose: (i: Input) => void) {
     const { store, clock } = ctx;
     this.framer = new LineFramer(ctx.maxLineLen,
@@ -69,7 +71,7 @@ export class Input {
       this.framer.push(chunk);
       ctx.onIngest();
     };
-    if (fs.fstatSync(fd).isFile()) {
+    if (kind === 'file') {
       this.stream = fs.createReadStream('', { fd, highWaterMark: 64 * 1024 });
       this.stream.on('data', onChunk);
     } else {
