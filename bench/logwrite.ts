@@ -17,12 +17,12 @@ import { connectQuery, readLines } from '../lib/client.js';
 import { sendFds } from '../lib/log-socket.js';
 import { parseFileName } from '../lib/logwrite-names.js';
 import * as native from '../lib/native.js';
+import { procStat, waitStderr } from './proc.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
 const MEMLOGD = path.join(ROOT, 'dist/cmd/memlogd.js');
 const LOGWRITE = path.join(ROOT, 'dist/cmd/logwrite.js');
-const TICKS_PER_SEC = 100;
 const SOURCE = 'bench.out';
 const MSG_BYTES = 100;
 /** `<20-byte time> bench.out <msg>\n` */
@@ -38,24 +38,6 @@ const RUNS = Number(opt('--runs') ?? 3);
 const outDir = path.resolve(opt('--out') ?? path.join(ROOT, 'bench/results'));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function procStat(pid: number): { cpuSec: number; hwmMB: number } {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const hwm = /VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuSec: (Number(f[11]) + Number(f[12])) / TICKS_PER_SEC, hwmMB: Number(hwm?.[1] ?? 0) / 1024 };
-}
-
-function waitStderr(p: ChildProcess, text: string): Promise<void> {
-  let err = '';
-  return new Promise((resolve, reject) => {
-    p.stderr!.on('data', (d) => {
-      err += d;
-      if (err.includes(text)) resolve();
-    });
-    p.once('exit', (c) => reject(new Error(`exited ${c}: ${err}`)));
-  });
-}
 
 /** Bytes in the source's files (current and rotated). */
 function sourceBytes(dir: string): number {
@@ -148,7 +130,7 @@ async function once(): Promise<Run> {
     if (sourceBytes(out) !== 2 * LINES * LINE_BYTES) throw new Error(`wrote ${sourceBytes(out)} bytes, expected ${2 * LINES * LINE_BYTES}`);
     return {
       drainLinesPerSec: Math.round(LINES / drainSec), liveLinesPerSec: Math.round(LINES / liveSec),
-      cpuSecPerMillion: (c1.cpuSec - c0.cpuSec) / (LINES / 1e6), peakRssMB: st.hwmMB,
+      cpuSecPerMillion: (c1.cpuSec - c0.cpuSec) / (LINES / 1e6), peakRssMB: st.peakRssMB,
     };
   } finally {
     if (lw && lw.exitCode === null) lw.kill('SIGKILL');

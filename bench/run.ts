@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { sendFds } from '../lib/log-socket.js';
 import * as native from '../lib/native.js';
 import { throughputChart } from './chart.js';
+import { procStat, waitStderr } from './proc.js';
 import type { WriterJob } from './writer.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -18,7 +19,6 @@ const ROOT = path.resolve(HERE, '../..');
 // BENCH_MEMLOGD=<path to another build's dist/cmd/memlogd.js>: measure that build with this
 // same harness (before/after comparisons in one run).
 const MEMLOGD = process.env.BENCH_MEMLOGD ?? path.join(ROOT, 'dist/cmd/memlogd.js');
-const TICKS_PER_SEC = 100; // USER_HZ on Linux
 const MAX_WRITER_THREADS = 10;
 /** Writer threads run at this niceness (see writer.ts); BENCH_WRITER_NICE=0 to compare. */
 const WRITER_NICE = Number(process.env.BENCH_WRITER_NICE ?? 10);
@@ -88,24 +88,6 @@ function lineReader(p: ChildProcess): () => Promise<string> {
   return () => (lines.length ? Promise.resolve(lines.shift()!) : new Promise((r) => waiting.push(r)));
 }
 
-function procStat(pid: number): { cpuTicks: number; userTicks: number; sysTicks: number; hwmKB: number } {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const hwm = /VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuTicks: Number(f[11]) + Number(f[12]), userTicks: Number(f[11]), sysTicks: Number(f[12]), hwmKB: Number(hwm?.[1] ?? 0) };
-}
-
-async function waitStderr(p: ChildProcess, text: string): Promise<void> {
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    p.stderr!.on('data', (d) => {
-      err += d;
-      if (err.includes(text)) resolve();
-    });
-    p.once('exit', (c) => reject(new Error(`exited ${c}: ${err}`)));
-  });
-}
-
 /** Creates the pipes, hands the read ends to `logSock`, starts writer threads behind a barrier. */
 async function feed(s: Scenario, logSock: string, release: () => void): Promise<() => Promise<void>> {
   const start = new SharedArrayBuffer(4);
@@ -159,11 +141,11 @@ async function runMemlogd(s: Scenario, dir: string): Promise<RunResult> {
     await done();
     const st = procStat(d.pid!);
     const secs = Number(BigInt(res.lastAt) - t0) / 1e9;
-    const cpuSec = (st.cpuTicks - st0.cpuTicks) / TICKS_PER_SEC;
+    const cpuSec = st.cpuSec - st0.cpuSec;
     return {
       linesPerSec: Math.round(res.received / secs), received: res.received, missed: res.missed, orderErrors: res.orderErrors,
       followerCpuSec: res.cpuSec, cpuSec,
-      userSec: (st.userTicks - st0.userTicks) / TICKS_PER_SEC, sysSec: (st.sysTicks - st0.sysTicks) / TICKS_PER_SEC, cpuSecPerMillion: cpuSec / (total / 1e6), peakRssMB: st.hwmKB / 1024, latencyMs: res.latencyMs,
+      userSec: st.userSec - st0.userSec, sysSec: st.sysSec - st0.sysSec, cpuSecPerMillion: cpuSec / (total / 1e6), peakRssMB: st.peakRssMB, latencyMs: res.latencyMs,
     };
   } finally {
     d.kill('SIGTERM');

@@ -99,9 +99,7 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
-export function fdCount(pid: number): number {
-  return fs.readdirSync(`/proc/${pid}/fd`).length;
-}
+export { fdCount } from './helpers.js';
 
 /** Waits until stderr contains text. */
 export function waitStderr(lw: RunningLogwrite, text: string | RegExp, what = String(text), timeoutMs = 30_000): Promise<true> {
