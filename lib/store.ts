@@ -116,9 +116,9 @@ export class Store {
     if (!Number.isInteger(maxBytes) || maxBytes < 1) throw codedRange(`maxBytes must be a positive integer, got ${maxBytes}`);
     this.maxLines = maxLines;
     this.maxBytes = maxBytes;
-    this.capacity = maxLines + Math.max(1, opts.slack ?? Math.max(maxLines >> 1, PHYSICAL_SLACK));
+    this.capacity = maxLines + Math.max(1, opts.slack ?? Math.max(Math.floor(maxLines / 2), PHYSICAL_SLACK));
     // Both memories are mapped lazily: pages count in RSS only once written.
-    const arenaBytes = maxBytes + Math.max(maxBytes >> 1, opts.slack === undefined ? ARENA_SLACK : 64);
+    const arenaBytes = maxBytes + Math.max(Math.floor(maxBytes / 2), opts.slack === undefined ? ARENA_SLACK : 64);
     const fm = fastMemory(arenaBytes + SCRATCH_BYTES);
     this.arena = fm ? fm.view.subarray(0, arenaBytes) : Buffer.allocUnsafeSlow(arenaBytes);
     this.scratch = fm ? fm.view.subarray(arenaBytes, arenaBytes + SCRATCH_BYTES) : Buffer.allocUnsafeSlow(SCRATCH_BYTES);
@@ -276,8 +276,9 @@ export class Store {
     if (keep >= this.nextSeq) return Infinity;
     let n = this.lines;
     let b = this.bytes;
-    const maxN = this.maxLines + (((this.capacity - this.maxLines) * 3) >> 2);
-    const maxB = this.maxBytes + (((this.arena.length - this.maxBytes) * 3) >> 2);
+    const maxN = this.maxLines + Math.floor(((this.capacity - this.maxLines) * 3) / 4);
+    // plain arithmetic: byte counts may exceed 2^31, where >> would wrap
+    const maxB = this.maxBytes + Math.floor(((this.arena.length - this.maxBytes) * 3) / 4);
     for (let p = this.end - 1; p >= 0 && this.seqs[p] >= keep; p--) {
       if ((this.flags[p] & DEAD) === 0) continue;
       if (n + 1 > maxN || b + this.lens[p] + 2 > maxB) return this.seqs[p] + 1;
