@@ -5,12 +5,14 @@ NODE_DIR := $(shell node -p "require('path').resolve(process.execPath,'../..')")
 ADDON := build/Release/memlogd_native.node
 TS_SOURCES := $(shell find lib cmd bench -name '*.ts' 2>/dev/null)
 
-.PHONY: all build run test test-unit bench clean wasm
+.PHONY: all build run test typecheck bench clean wasm
 
 all: build
 
+# npm ci: exactly what package-lock.json records, so a fresh clone builds what was tested and its
+# tree stays clean.
 node_modules/.stamp: package.json package-lock.json
-	npm install --no-audit --no-fund --ignore-scripts --loglevel=error
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
 # npm's bundled node-gyp, pointed at the installed headers (it must never download them).
@@ -29,9 +31,13 @@ run: build
 	mkdir -p run
 	node dist/cmd/memlogd.js -socket-log run/log.sock -socket-query run/q.sock
 
-# Every test tier; ends with a plain "N passed, N failed" line.
-test: build
+# Every test tier (after a type check of everything, tests included); ends with a plain
+# "N passed, N failed" line.
+test: build typecheck
 	node scripts/run-tests.mjs
+
+typecheck: node_modules/.stamp
+	npx tsc -p tsconfig.test.json
 
 bench: build
 	npm run bench

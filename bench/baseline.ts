@@ -4,7 +4,7 @@
 
 import fs from 'node:fs';
 import net from 'node:net';
-import * as native from '../lib/native.js';
+import * as native from '../lib/native/index.js';
 
 const [path, totalArg] = process.argv.slice(2);
 const total = Number(totalArg);

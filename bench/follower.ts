@@ -4,6 +4,9 @@
 // argv: <query socket> <total lines> <sources> <line size> [timed]
 
 import net from 'node:net';
+import { MODE_DUMP_FOLLOW, SELF_SOURCE } from '../lib/protocol/constants.js';
+import { gapCountV1 } from '../lib/protocol/gap.js';
+import { parseEntry } from '../lib/protocol/v1.js';
 import { NS_AT, SEQ_AT, SRC_AT } from './line-format.js';
 
 const [sock, totalArg, sourcesArg, sizeArg, timedArg] = process.argv.slice(2);
@@ -13,7 +16,6 @@ const timed = timedArg === 'timed';
 const msgLen = Number(sizeArg) - 1;
 const total = Number(totalArg);
 const expected = new Float64Array(Number(sourcesArg));
-const GAP = Buffer.from('"source":"memlogd","msg":"gap:');
 const latencies: number[] = [];
 let received = 0;
 let missed = 0;
@@ -37,13 +39,13 @@ function onLine(buf: Buffer, start: number, end: number, now: bigint): void {
     msg = -1;
   }
   if (msg < 0) {
-    // not a bench line: memlogd's own entries, and gap records (count what was missed)
-    if (buf.indexOf(GAP, start) !== -1 && buf.indexOf(GAP, start) < end) {
+    // not a bench line (rare): memlogd's own entries, and gap records (count what was missed)
+    const e = parseEntry(buf.toString('utf8', start, end));
+    const n = e.source === SELF_SOURCE ? gapCountV1(e.msg) : null;
+    if (n !== null) {
       gaps++;
-      const text = buf.toString('latin1', start, end);
-      const n = /missed (\d+) entr|gap: (\d+) entr/.exec(text);
-      if (n) missed += Number(n[1] ?? n[2]);
-      if (process.env.BENCH_DEBUG) process.stderr.write(`${Number(process.hrtime.bigint() / 1000000n)} received=${received} ${text.slice(text.indexOf('gap:'), text.indexOf('gap:') + 120)}\n`);
+      missed += n;
+      if (process.env.BENCH_DEBUG) process.stderr.write(`${Number(process.hrtime.bigint() / 1000000n)} received=${received} ${e.msg.slice(0, 120)}\n`);
     }
     return;
   }
@@ -81,7 +83,7 @@ const c = net.createConnection({
     },
   },
 }, () => {
-  c.write(Buffer.from([2]));
+  c.write(Buffer.from([MODE_DUMP_FOLLOW]));
   process.stdout.write('ready\n');
 });
 let lastData = 0n;

@@ -13,10 +13,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectQuery, readLines } from '../lib/client.js';
-import { sendFds } from '../lib/log-socket.js';
-import { parseFileName } from '../lib/logwrite-names.js';
-import * as native from '../lib/native.js';
+import { handOffPipe } from '../lib/client/handoff.js';
+import { connectQuery, readLines } from '../lib/client/query.js';
+import { parseFileName } from '../lib/logwrite/names.js';
+import * as native from '../lib/native/index.js';
+import { encodeRequest, parseRecord } from '../lib/protocol/v2.js';
 import { procStat, waitStderr } from './proc.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -52,19 +53,20 @@ function sourceBytes(dir: string): number {
 }
 
 async function storeLines(query: string): Promise<number> {
-  const sock = await connectQuery(query, Buffer.from('{"mode":"stats"}\n'));
+  const sock = await connectQuery(query, encodeRequest({ mode: 'stats' }));
   let lines = 0;
   await readLines(sock, (ls) => {
-    for (const l of ls) if (l) lines = (JSON.parse(l) as { store: { lines: number } }).store.lines;
+    for (const l of ls) {
+      const r = l ? parseRecord(l) : null;
+      if (r?.type === 'stats') lines = r.store?.lines ?? 0;
+    }
   }, true);
   return lines;
 }
 
 /** Writes n lines of MSG_BYTES into a pipe memlogd reads as SOURCE (starting at number from). */
 function feed(logSock: string, from: number, n: number): void {
-  const [r, w] = native.pipe();
-  sendFds(logSock, SOURCE, [r]);
-  native.close(r);
+  const w = handOffPipe(logSock, SOURCE);
   const pad = 'x'.repeat(MSG_BYTES);
   const CHUNK = 2000;
   for (let i = from; i < from + n; i += CHUNK) {

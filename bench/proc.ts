@@ -15,6 +15,11 @@ export interface ProcStat {
   peakRssMB: number;
 }
 
+/** Open fds of a process now. */
+export function fdCount(pid: number | 'self'): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
 export function procStat(pid: number): ProcStat {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // after the command name

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { sendFds } from '../lib/log-socket.js';
-import * as native from '../lib/native.js';
+import { handOffPipe } from '../lib/client/handoff.js';
+import * as native from '../lib/native/index.js';
 import { throughputChart } from './chart.js';
 import { procStat, waitStderr } from './proc.js';
 import type { WriterJob } from './writer.js';
@@ -93,10 +93,7 @@ async function feed(s: Scenario, logSock: string, release: () => void): Promise<
   const start = new SharedArrayBuffer(4);
   const pairs: Array<[number, number]> = [];
   for (let i = 0; i < s.sources; i++) {
-    const [r, w] = native.pipe();
-    sendFds(logSock, `bench${i}.out`, [r]);
-    native.close(r);
-    pairs.push([w, i]);
+    pairs.push([handOffPipe(logSock, `bench${i}.out`), i]);
   }
   const threads = Math.min(s.sources, MAX_WRITER_THREADS);
   const exits: Array<Promise<void>> = [];

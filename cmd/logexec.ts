@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // logexec -n NAME [-socket PATH] -- CMD ARGS...: run CMD with its output logged by memlogd.
 
-import { program, run } from '../lib/cli.js';
-import { goStyleArgs } from '../lib/flags.js';
-import { logexec } from '../lib/logexec.js';
-import { DEFAULT_LOG_SOCKET } from '../lib/protocol.js';
+import { goStyleArgs } from '../lib/cli/flags.js';
+import { program, run } from '../lib/cli/run.js';
+import { logexec } from '../lib/logexec/logexec.js';
+import { DEFAULT_LOG_SOCKET } from '../lib/protocol/constants.js';
 
 run('logexec', async () => {
   const cmd = program('logexec', 'Run a command with its stdout/stderr handed to memlogd (as NAME.out / NAME)')

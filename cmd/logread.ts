@@ -3,12 +3,10 @@
 // the filters, --json, --stats, cursors and --retry speak v2. Exit codes: 0 ok, 1 error (memlogd
 // refused the request, protocol error), 2 usage, 3 cannot connect.
 
-import { program, run } from '../lib/cli.js';
-import { goStyleArgs, intArg } from '../lib/flags.js';
-import { logread } from '../lib/logread.js';
-import { DEFAULT_QUERY_SOCKET } from '../lib/protocol.js';
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+import { collect, goStyleArgs, intArg } from '../lib/cli/flags.js';
+import { program, run } from '../lib/cli/run.js';
+import { logread } from '../lib/logread/command.js';
+import { DEFAULT_QUERY_SOCKET } from '../lib/protocol/constants.js';
 
 run('logread', async () => {
   const cmd = program('logread', 'Print the log entries held by memlogd')

@@ -2,21 +2,14 @@
 // logwrite: persist everything memlogd holds into per-source files (reference-compatible flags:
 // -socket, -log-dir, -max-log-size, -max-log-files; Go single-dash style too).
 
-import { InvalidArgumentError } from 'commander';
-import { program, run } from '../lib/cli.js';
-import { goStyleArgs, intArg } from '../lib/flags.js';
-import { LOGWRITE_DEFAULTS, logwrite, parseFsync, parseSize, type FsyncPolicy } from '../lib/logwrite.js';
+import { goStyleArgs, intArg, parsedArg as arg } from '../lib/cli/flags.js';
+import { program, run } from '../lib/cli/run.js';
+import { logwrite } from '../lib/logwrite/command.js';
+import { LOGWRITE_DEFAULTS, parseFsync, parseSize, type FsyncPolicy } from '../lib/logwrite/options.js';
+import { UsageError } from '../lib/protocol/errors.js';
 
 const LONG = ['socket', 'log-dir', 'max-log-size', 'max-log-files', 'max-total-size', 'fsync', 'format', 'max-line-size'];
 const BOOL = ['compress'];
-
-const arg = <T>(parse: (v: string) => T) => (v: string): T => {
-  try {
-    return parse(v);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-};
 
 run('logwrite', async () => {
   const d = LOGWRITE_DEFAULTS;
@@ -38,7 +31,7 @@ run('logwrite', async () => {
     socket: string; logDir: string; maxLogSize: number; maxLogFiles: number; maxTotalSize: number; compress?: boolean;
     fsync: FsyncPolicy; format: 'text' | 'json'; maxLineSize: number;
   }>();
-  if (o.maxLogSize < 1) throw Object.assign(new Error('--max-log-size must be at least 1 byte'), { code: 'ERR_USAGE' });
+  if (o.maxLogSize < 1) throw new UsageError('--max-log-size must be at least 1 byte');
   const ac = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => ac.abort());
   await logwrite({

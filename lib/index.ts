@@ -1,9 +1,10 @@
 // Public library surface: run the daemon, hand fds to it, query it, from TypeScript.
-export { Daemon, DEFAULTS, type DaemonOptions } from './daemon.js';
-export { daemonize } from './daemonize.js';
-export { sendFds } from './log-socket.js';
-export { openLogStream, logexec, type LogexecOptions } from './logexec.js';
-export { connectQuery, readEntries, ERR_CONNECT } from './client.js';
-export { logread, type LogreadOptions } from './logread.js';
-export { Logwriter, LOGWRITE_DEFAULTS, type LogwriteOptions } from './logwrite.js';
-export * as protocol from './protocol.js';
+export { Daemon, DEFAULTS, type DaemonOptions } from './daemon/daemon.js';
+export { daemonize } from './daemon/daemonize.js';
+export { sendFds, openLogStream } from './client/handoff.js';
+export { logexec, type LogexecOptions } from './logexec/logexec.js';
+export { connectQuery, readEntries, ERR_CONNECT } from './client/query.js';
+export { logread, type LogreadOptions } from './logread/command.js';
+export { Logwriter } from './logwrite/writer.js';
+export { LOGWRITE_DEFAULTS, type LogwriteOptions } from './logwrite/options.js';
+export * as protocol from './protocol/index.js';

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, dump, queryRaw, shortTmp, startDaemon, waitFor, waitForEntry, type RunningDaemon } from './helpers.js';
+import { BIN, dump, queryRaw, shortTmp, startDaemon, waitFor, waitForEntry, type RunningDaemon } from '../support/helpers.js';
 
 const ROOT = process.getuid?.() === 0;
 const NOBODY = 65534;

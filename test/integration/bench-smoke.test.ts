@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { ROOT, shortTmp } from './helpers.js';
+import { ROOT, shortTmp } from '../support/helpers.js';
 
 it('bench smoke: every line of every source reaches the follower, in order', () => {
   const out = shortTmp();

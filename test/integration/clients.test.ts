@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, dump, exited, handOff, runBin, shortTmp, startDaemon, waitFor, waitForEntry, type RunningDaemon } from './helpers.js';
+import { BIN, dump, exited, handOff, runBin, shortTmp, startDaemon, waitFor, waitForEntry, type RunningDaemon } from '../support/helpers.js';
 
 let d: RunningDaemon | undefined;
 afterEach(async () => {

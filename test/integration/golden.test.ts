@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dump, handOff, queryRaw, REFERENCE_INPUTS as INPUTS, ROOT, runBin, startDaemon, waitForEntry, type RunningDaemon } from './helpers.js';
+import { dump, handOff, queryRaw, REFERENCE_INPUTS as INPUTS, ROOT, runBin, startDaemon, waitForEntry, type RunningDaemon } from '../support/helpers.js';
 
 const REF = path.resolve(ROOT, '../shared/reference');
 const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,8}[1-9])?Z$/;

@@ -3,9 +3,9 @@
 
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sendFds } from '../../lib/log-socket.js';
-import * as native from '../../lib/native.js';
-import { dump, fdCount, handOff, startDaemon, waitFor, waitForEntry, type RunningDaemon } from './helpers.js';
+import { sendFds } from '../../lib/client/handoff.js';
+import * as native from '../../lib/native/index.js';
+import { dump, fdCount, handOff, startDaemon, waitFor, waitForEntry, type RunningDaemon } from '../support/helpers.js';
 
 let d: RunningDaemon | undefined;
 afterEach(async () => {

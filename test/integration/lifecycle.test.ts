@@ -5,10 +5,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import * as native from '../../lib/native.js';
+import * as native from '../../lib/native/index.js';
 import {
   BIN, dump, exited, fdCount, Follow, handOff, queryRaw, runBin, shortTmp, startDaemon, waitFor, waitForEntry,
-} from './helpers.js';
+} from '../support/helpers.js';
 
 describe('lifecycle', () => {
   it('replaces stale socket files left by a crashed run', async () => {
@@ -49,7 +49,7 @@ describe('lifecycle', () => {
       const f = new Follow(d.query, 2);
       await f.until(1);
       const [r, w] = native.pipe();
-      const { sendFds } = await import('../../lib/log-socket.js');
+      const { sendFds } = await import('../../lib/client/handoff.js');
       sendFds(d.log, 'open', [r]);
       native.close(r);
       fs.writeSync(w, 'open pipe\n');
@@ -88,7 +88,7 @@ describe('lifecycle', () => {
   });
 
   it('-fd-log / -fd-query serve sockets inherited from a parent, and unlink them at exit', async () => {
-    const { bindSocket } = await import('../../lib/socket-file.js');
+    const { bindSocket } = await import('../../lib/daemon/socket-file.js');
     const dir = shortTmp();
     const log = bindSocket('dgram', path.join(dir, 'log.sock'));
     const query = bindSocket('stream', path.join(dir, 'q.sock'));

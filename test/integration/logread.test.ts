@@ -6,10 +6,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { formatText, parseCursor } from '../../lib/protocol.js';
+import { formatText, parseCursor } from '../../lib/protocol/index.js';
 import {
   BIN, dump, exited, handOff, queryRaw, runBin, shortTmp, startDaemon, waitFor, waitForEntry, type RunningDaemon,
-} from './helpers.js';
+} from '../support/helpers.js';
 
 let d: RunningDaemon | undefined;
 const procs: ChildProcess[] = [];

@@ -3,10 +3,10 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { fileBase } from '../../lib/logwrite-names.js';
-import { exited, runBin, shortTmp, startDaemon, waitFor, type RunningDaemon } from './helpers.js';
-import { cpuSeconds, fdCount, Feed, linesOf, msgOf, sleep, startLogwrite, waitStderr, type RunningLogwrite, useCleanups } from './logwrite-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { fileBase } from '../../lib/logwrite/names.js';
+import { exited, runBin, startDaemon, waitFor } from '../support/helpers.js';
+import { cpuSeconds, fdCount, Feed, linesOf, msgOf, sleep, startLogwrite, waitStderr, useCleanups } from '../support/logwrite.js';
 
 const { track, tmpDir } = useCleanups();
 

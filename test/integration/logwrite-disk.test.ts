@@ -4,9 +4,9 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { shortTmp, startDaemon, waitFor, type RunningDaemon } from './helpers.js';
-import { dirBytes, Feed, filesOf, fdCount, linesOf, msgOf, readLogFile, sleep, startLogwrite, waitStderr, type RunningLogwrite, useCleanups } from './logwrite-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { startDaemon, waitFor } from '../support/helpers.js';
+import { dirBytes, Feed, filesOf, fdCount, linesOf, msgOf, readLogFile, sleep, startLogwrite, waitStderr, useCleanups } from '../support/logwrite.js';
 
 const { track, tmpDir, defer } = useCleanups();
 const msgs = (out: string, source: string) => linesOf(out, source).map((l) => msgOf(l, source));

@@ -12,8 +12,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dump, handOff, REFERENCE_INPUTS as INPUTS, ROOT, shortTmp, startDaemon, waitFor, type RunningDaemon } from './helpers.js';
-import { linesOf, startLogwrite, type RunningLogwrite } from './logwrite-helpers.js';
+import { dump, handOff, REFERENCE_INPUTS as INPUTS, ROOT, shortTmp, startDaemon, waitFor, type RunningDaemon } from '../support/helpers.js';
+import { linesOf, startLogwrite, type RunningLogwrite } from '../support/logwrite.js';
 
 const REF = path.resolve(ROOT, '../shared/reference/logwrite-dir');
 const ROT = Array.from({ length: 20 }, (_, i) => `rotation line ${String(i).padStart(3, '0')}`);

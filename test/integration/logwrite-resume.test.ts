@@ -5,9 +5,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { exited, shortTmp, startDaemon, waitFor, type RunningDaemon } from './helpers.js';
-import { Feed, linesOf, msgOf, sleep, startLogwrite, waitStderr, type RunningLogwrite, useCleanups } from './logwrite-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { exited, startDaemon, waitFor } from '../support/helpers.js';
+import { Feed, linesOf, msgOf, sleep, startLogwrite, waitStderr, useCleanups } from '../support/logwrite.js';
 
 const { track, tmpDir, defer } = useCleanups();
 

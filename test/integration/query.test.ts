@@ -2,7 +2,7 @@
 
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { dump, Follow, handOff, queryRaw, startDaemon, waitFor, waitForEntry, type RunningDaemon } from './helpers.js';
+import { dump, Follow, handOff, queryRaw, startDaemon, waitFor, waitForEntry, type RunningDaemon } from '../support/helpers.js';
 
 let d: RunningDaemon | undefined;
 afterEach(async () => {

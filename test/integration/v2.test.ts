@@ -3,8 +3,8 @@
 
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { formatCursor, type V2Record } from '../../lib/protocol.js';
-import { dump, handOff, queryRaw, startDaemon, waitFor, waitForEntry, type RunningDaemon } from './helpers.js';
+import { formatCursor, type V2Record } from '../../lib/protocol/index.js';
+import { dump, handOff, queryRaw, startDaemon, waitFor, waitForEntry, type RunningDaemon } from '../support/helpers.js';
 
 let d: RunningDaemon | undefined;
 afterEach(async () => {

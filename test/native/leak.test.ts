@@ -2,15 +2,15 @@
 // socket/bind/connect, fd passing, receive and close.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, expect, it } from 'vitest';
-import * as native from '../../lib/native.js';
-import { openFdCount, TempDirs } from './helpers.js';
+import { expect, it } from 'vitest';
+import * as native from '../../lib/native/index.js';
+import { useCleanups } from '../support/cleanup.js';
+import { openFdCount } from '../support/native.js';
 
-const tmp = new TempDirs();
-afterAll(() => tmp.cleanup());
+const { tmpDir } = useCleanups();
 
 it('200 send/receive/close cycles leave the fd count unchanged', () => {
-  const dir = tmp.make();
+  const dir = tmpDir();
   const buf = Buffer.alloc(64);
   const cycle = (i: number): void => {
     const p = path.join(dir, `s${i % 3}.sock`);

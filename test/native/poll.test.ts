@@ -5,18 +5,16 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { constants as osConstants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as native from '../../lib/native.js';
-import { ADDON_PATH, dgramPair, Fds, runChild, TempDirs } from './helpers.js';
+import * as native from '../../lib/native/index.js';
+import { useCleanups } from '../support/cleanup.js';
+import { ADDON_PATH, dgramPair, runChild } from '../support/native.js';
 
 const E = osConstants.errno;
-const tmp = new TempDirs();
-const fds = new Fds();
+const { tmpDir, fds } = useCleanups();
 const polls: native.PollHandle[] = [];
-
+// after hooks run in reverse order: polls stop before useCleanups closes their fds
 afterEach(() => {
   for (const h of polls.splice(0)) native.pollStop(h);
-  fds.closeAll();
-  tmp.cleanup();
 });
 
 function track(h: native.PollHandle): native.PollHandle {
@@ -49,7 +47,7 @@ const cleanup = () => { ADDON.close(rx); ADDON.close(tx); };
 
 describe('pollStart / pollStop', () => {
   it('fires a readable callback when a datagram arrives, and stops after pollStop', async () => {
-    const { rx, tx } = dgramPair(tmp.make(), fds);
+    const { rx, tx } = dgramPair(tmpDir(), fds);
     const seen: Array<[number, number]> = [];
     const buf = Buffer.alloc(64);
     const got: string[] = [];
@@ -81,7 +79,7 @@ describe('pollStart / pollStop', () => {
   });
 
   it('reports writable readiness', async () => {
-    const { tx } = dgramPair(tmp.make(), fds);
+    const { tx } = dgramPair(tmpDir(), fds);
     const events = await waitFor<number>(10_000, (done) => {
       const h = track(native.pollStart(tx, native.POLL_WRITABLE, (status, ev) => {
         expect(status).toBe(0);
@@ -93,7 +91,7 @@ describe('pollStart / pollStop', () => {
   });
 
   it('runs the callback in the async context of pollStart', async () => {
-    const { rx, tx } = dgramPair(tmp.make(), fds);
+    const { rx, tx } = dgramPair(tmpDir(), fds);
     const als = new AsyncLocalStorage<string>();
     const store = await waitFor<string | undefined>(10_000, (done) => {
       als.run('from-pollStart', () => {
@@ -108,7 +106,7 @@ describe('pollStart / pollStop', () => {
   });
 
   it('drains process.nextTick and promise jobs queued by the callback', async () => {
-    const { rx, tx } = dgramPair(tmp.make(), fds);
+    const { rx, tx } = dgramPair(tmpDir(), fds);
     const order = await waitFor<string[]>(10_000, (done) => {
       const log: string[] = [];
       track(native.pollStart(rx, native.POLL_READABLE, () => {
@@ -149,7 +147,7 @@ describe('pollStart / pollStop', () => {
 
 describe('process-level behaviour (child node processes)', () => {
   it('a stopped poll does not keep the process alive', async () => {
-    const res = await runChild(tmp.make(), CHILD_PAIR + `
+    const res = await runChild(tmpDir(), CHILD_PAIR + `
 const h = ADDON.pollStart(rx, 1, (status, events) => {
   const r = ADDON.recvmsg(rx, Buffer.alloc(64));
   console.log('got', status, events, r.bytes);
@@ -165,7 +163,7 @@ ADDON.sendmsg(tx, Buffer.from('hello'), []);
   });
 
   it('a running poll keeps the process alive, unless unref’d', async () => {
-    const dir = tmp.make();
+    const dir = tmpDir();
     const alive = await runChild(dir, CHILD_PAIR + `
 ADDON.pollStart(rx, 1, () => {});
 console.log('started');
@@ -184,7 +182,7 @@ console.log('unref');
   });
 
   it('an exception thrown in the callback is an uncaught exception, not a crash', async () => {
-    const dir = tmp.make();
+    const dir = tmpDir();
     const handled = await runChild(dir, CHILD_PAIR + `
 let h;
 process.on('uncaughtException', (err) => {
@@ -214,7 +212,7 @@ ADDON.sendmsg(tx, Buffer.from('x'), []);
   });
 
   it('handles survive GC: many start/stop cycles, stale handles, dropped handles', async () => {
-    const res = await runChild(tmp.make(), CHILD_PAIR + `
+    const res = await runChild(tmpDir(), CHILD_PAIR + `
 const stale = [];
 for (let i = 0; i < 2000; i++) {
   const h = ADDON.pollStart(rx, 1, () => {});
@@ -247,7 +245,7 @@ const [a] = ADDON.socketpair(2);
 ADDON.pollStart(a, 1, () => {});
 require('node:worker_threads').parentPort.postMessage('polling');
 `;
-    const res = await runChild(tmp.make(), `
+    const res = await runChild(tmpDir(), `
 import { Worker } from 'node:worker_threads';
 const w = new Worker(${JSON.stringify(workerSrc)}, { eval: true });
 w.on('message', async (m) => { console.log(m); await w.terminate(); console.log('terminated'); });

@@ -3,18 +3,14 @@
 import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import * as native from '../../lib/native.js';
-import { dgramPair, Fds, FD_CLOEXEC, O_NONBLOCK, TempDirs } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import * as native from '../../lib/native/index.js';
+import { useCleanups } from '../support/cleanup.js';
+import { dgramPair, FD_CLOEXEC, O_NONBLOCK } from '../support/native.js';
 
 const E = osConstants.errno;
-const tmp = new TempDirs();
-const fds = new Fds();
+const { tmpDir, fds } = useCleanups();
 
-afterEach(() => {
-  fds.closeAll();
-  tmp.cleanup();
-});
 
 function expectSysError(fn: () => unknown, code: string, syscall: string, p?: string): NodeJS.ErrnoException {
   let err: NodeJS.ErrnoException | undefined;
@@ -55,13 +51,23 @@ describe('module surface', () => {
     }
   });
 
-  it('a missing addon is a clear ERR_MEMLOGD_NATIVE_MISSING error', async () => {
-    // The same module, copied where no build/Release/ exists above it.
-    const dir = tmp.make();
-    const copy = path.join(dir, 'lib', 'native.ts');
-    fs.mkdirSync(path.dirname(copy));
-    fs.copyFileSync(new URL('../../lib/native.ts', import.meta.url), copy);
-    await expect(import(copy)).rejects.toMatchObject({
+  it('a missing addon is a clear ERR_MEMLOGD_NATIVE_MISSING error, at first use', async () => {
+    // The same modules, copied where no build/Release/ exists above them. The addon is loaded
+    // lazily: importing succeeds, the first call fails.
+    const dir = tmpDir();
+    for (const f of ['native/index.ts', 'protocol/errors.ts']) {
+      const copy = path.join(dir, 'lib', f);
+      fs.mkdirSync(path.dirname(copy), { recursive: true });
+      fs.copyFileSync(new URL(`../../lib/${f}`, import.meta.url), copy);
+    }
+    const mod = await import(path.join(dir, 'lib', 'native', 'index.ts'));
+    let err: unknown;
+    try {
+      mod.pipe();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({
       code: 'ERR_MEMLOGD_NATIVE_MISSING',
       message: expect.stringMatching(/build\/Release\/memlogd_native\.node.*run make \/ npm install/),
     });
@@ -134,7 +140,7 @@ describe('sockets and fds', () => {
   });
 
   it('getsockname gives the bound path, "" for an unnamed socket', () => {
-    const { rx, tx, path: p } = dgramPair(tmp.make(), fds);
+    const { rx, tx, path: p } = dgramPair(tmpDir(), fds);
     expect(native.getsockname(rx)).toBe(p);
     expect(native.getsockname(tx)).toBe('');
     const [r] = fds.add(native.pipe());
@@ -144,7 +150,7 @@ describe('sockets and fds', () => {
 
 describe('datagrams with fd passing', () => {
   it('sends a payload with 1 fd; the received fd is CLOEXEC and reads the pipe', () => {
-    const { rx, tx } = dgramPair(tmp.make(), fds);
+    const { rx, tx } = dgramPair(tmpDir(), fds);
     const [r, w] = fds.add(native.pipe());
     expect(native.sendmsg(tx, Buffer.from('svc-one'), [r])).toBe(7);
     fds.close(r); // the in-flight copy keeps the pipe open
@@ -163,7 +169,7 @@ describe('datagrams with fd passing', () => {
   });
 
   it('sends a payload with 3 fds and receives them in order', () => {
-    const { rx, tx } = dgramPair(tmp.make(), fds);
+    const { rx, tx } = dgramPair(tmpDir(), fds);
     const pipes = [fds.add(native.pipe()), fds.add(native.pipe()), fds.add(native.pipe())];
     expect(native.sendmsg(tx, Buffer.from('three'), pipes.map(([r]) => r))).toBe(5);
 
@@ -181,7 +187,7 @@ describe('datagrams with fd passing', () => {
   });
 
   it('passes the maximum of 253 fds in one message; 254 is EINVAL', () => {
-    const { rx, tx } = dgramPair(tmp.make(), fds);
+    const { rx, tx } = dgramPair(tmpDir(), fds);
     const [r] = fds.add(native.pipe());
     const many = new Array<number>(253).fill(r);
     expect(native.sendmsg(tx, Buffer.from('x'), many)).toBe(1);
@@ -194,7 +200,7 @@ describe('datagrams with fd passing', () => {
   });
 
   it('reports fullLength when the datagram is longer than the buffer', () => {
-    const { rx, tx } = dgramPair(tmp.make(), fds);
+    const { rx, tx } = dgramPair(tmpDir(), fds);
     const payload = Buffer.alloc(1000, 'abcdefghij');
     expect(native.sendmsg(tx, payload)).toBe(1000);
     const buf = Buffer.alloc(10);
@@ -205,7 +211,7 @@ describe('datagrams with fd passing', () => {
   });
 
   it('receives a datagram with no fds, and an empty datagram', () => {
-    const { rx, tx } = dgramPair(tmp.make(), fds);
+    const { rx, tx } = dgramPair(tmpDir(), fds);
     expect(native.sendmsg(tx, Buffer.from('plain'), [])).toBe(5);
     expect(native.sendmsg(tx, Buffer.alloc(0))).toBe(0);
     const buf = Buffer.alloc(64);
@@ -214,7 +220,7 @@ describe('datagrams with fd passing', () => {
   });
 
   it('recvmsg returns null on EAGAIN (raw gives -EAGAIN)', () => {
-    const { rx } = dgramPair(tmp.make(), fds);
+    const { rx } = dgramPair(tmpDir(), fds);
     expect(native.recvmsg(rx, Buffer.alloc(16))).toBeNull();
     expect(native.raw.recvmsg(rx, Buffer.alloc(16))).toBe(-E.EAGAIN);
     // Blocking socketpair: MSG_DONTWAIT still makes it non-blocking.
@@ -235,7 +241,7 @@ describe('datagrams with fd passing', () => {
   it('sendmsg on an unconnected socket throws ENOTCONN; a closed peer gives ECONNREFUSED', () => {
     const fd = fds.add(native.socketDgram());
     expectSysError(() => native.sendmsg(fd, Buffer.from('x')), 'ENOTCONN', 'sendmsg');
-    const { rx, tx } = dgramPair(tmp.make(), fds);
+    const { rx, tx } = dgramPair(tmpDir(), fds);
     fds.close(rx);
     expectSysError(() => native.sendmsg(tx, Buffer.from('x')), 'ECONNREFUSED', 'sendmsg');
   });
@@ -243,7 +249,7 @@ describe('datagrams with fd passing', () => {
 
 describe('errors with paths', () => {
   it('connect to a missing path is ENOENT with code/syscall/errno/path', () => {
-    const dir = tmp.make();
+    const dir = tmpDir();
     const fd = fds.add(native.socketDgram());
     const p = path.join(dir, 'nobody.sock');
     expectSysError(() => native.connect(fd, p), 'ENOENT', 'connect', p);
@@ -251,7 +257,7 @@ describe('errors with paths', () => {
   });
 
   it('bind on a path in a missing directory is ENOENT; binding twice is EADDRINUSE', () => {
-    const dir = tmp.make();
+    const dir = tmpDir();
     const fd = fds.add(native.socketDgram());
     const p = path.join(dir, 'no', 'such', 'dir.sock');
     expectSysError(() => native.bind(fd, p), 'ENOENT', 'bind', p);
@@ -297,7 +303,7 @@ describe('credentials', () => {
   });
 
   it('stream listen/connect by path gives peer credentials to the client', () => {
-    const dir = tmp.make();
+    const dir = tmpDir();
     const p = path.join(dir, 'q.sock');
     const srv = fds.add(native.socketStream());
     native.bind(srv, p);
@@ -308,7 +314,7 @@ describe('credentials', () => {
   });
 
   it('setPassCred makes recvmsg report the sender pid/uid/gid', () => {
-    const { rx, tx } = dgramPair(tmp.make(), fds);
+    const { rx, tx } = dgramPair(tmpDir(), fds);
     native.setPassCred(rx, true);
     native.sendmsg(tx, Buffer.from('who'));
     const res = native.recvmsg(rx, Buffer.alloc(16))!;

@@ -1,0 +1,58 @@
+// The sending side of the logging socket: hand fds to memlogd under a source name, exactly as
+// LinuxKit init does (one datagram: payload = name, SCM_RIGHTS = the fds). For logexec, the
+// bench, and any init system written for Node.
+
+import net from 'node:net';
+import { constants } from 'node:os';
+import * as native from '../native/index.js';
+import { MAX_NAME_LEN } from '../protocol/constants.js';
+import { ERR, MemlogdError } from '../protocol/errors.js';
+
+/** How long a full logging socket queue (memlogd busy) is retried before giving up. */
+const SEND_RETRY_MS = 5000;
+
+/** Hands fds to memlogd under one name. The caller keeps (and should close) its copies of the fds. */
+export function sendFds(socketPath: string, name: string | Buffer, fds: number[]): void {
+  const payload = typeof name === 'string' ? Buffer.from(name) : name;
+  if (payload.length > MAX_NAME_LEN) {
+    throw new MemlogdError(ERR.NAME_TOO_LONG, `source name is ${payload.length} bytes, memlogd accepts at most ${MAX_NAME_LEN}`);
+  }
+  const s = native.socketDgram();
+  try {
+    native.connect(s, socketPath);
+    // Non-blocking socket: a full queue is retried briefly, not waited on forever.
+    const deadline = Date.now() + SEND_RETRY_MS;
+    while (native.sendmsg(s, payload, fds) === null) {
+      if (Date.now() > deadline) {
+        const err = native.errnoError(-constants.errno.EAGAIN, 'sendmsg', socketPath);
+        err.message = `memlogd at ${socketPath} is not receiving (queue full)`;
+        throw err;
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+    }
+  } finally {
+    native.close(s);
+  }
+}
+
+/**
+ * Creates a pipe and hands its read end to memlogd under `name` (our copy of it is closed);
+ * returns the write end (blocking, close-on-exec), which the caller owns.
+ */
+export function handOffPipe(socket: string, name: string | Buffer): number {
+  const [r, w] = native.pipe();
+  try {
+    sendFds(socket, name, [r]);
+  } catch (err) {
+    native.close(w);
+    throw err;
+  } finally {
+    native.close(r);
+  }
+  return w;
+}
+
+/** handOffPipe as a writable stream: what the process writes into it, memlogd logs under name. */
+export function openLogStream(socket: string, name: string): net.Socket {
+  return new net.Socket({ fd: handOffPipe(socket, name), readable: false, writable: true });
+}

@@ -1,0 +1,16 @@
+// How `memlogd -daemonize` hands its options to the background child: JSON in one environment
+// variable, already validated by the parent, so the child skips flag parsing. Kept apart from the
+// daemon code so the command can check it before loading anything else.
+
+import type { ServeOptions } from './serve.js';
+
+/** Environment variable carrying the child's options (JSON). */
+export const CHILD_ENV = 'MEMLOGD_DAEMON_CHILD';
+
+/** This process's options if it is the background child of -daemonize (removed from the environment), else null. */
+export function takeChildOptions(): ServeOptions | null {
+  const text = process.env[CHILD_ENV];
+  if (!text) return null;
+  delete process.env[CHILD_ENV];
+  return JSON.parse(text) as ServeOptions;
+}

@@ -1,0 +1,249 @@
+// memlogd: the store, the logging socket (fds in), the query socket (NDJSON out), wired.
+
+import { randomBytes } from 'node:crypto';
+import * as native from '../native/index.js';
+import {
+  DAEMON_DEFAULTS, DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE, MAX_NAME_LEN, SELF_SOURCE,
+} from '../protocol/constants.js';
+import { OutOfRangeError } from '../protocol/errors.js';
+import type { DaemonStats } from '../protocol/stats.js';
+import { formatTime, formatTimeSec } from '../protocol/time.js';
+import { WallClock } from './clock.js';
+import { splitMessage } from './framing.js';
+import { classify, Input, type InputContext } from './input.js';
+import { LogSocket, type Datagram } from './log-socket.js';
+import { QueryServer } from './query-server.js';
+import { adoptSocket, bindSocket, unlinkIfOurs, type BoundSocket } from './socket-file.js';
+import { Store } from './store.js';
+
+export interface DaemonOptions {
+  socketLog: string;
+  socketQuery: string;
+  /** Inherited, already bound logging socket (reference -fd-log); replaces socketLog. */
+  fdLog?: number;
+  /** Inherited, already listening query socket (reference -fd-query); replaces socketQuery. */
+  fdQuery?: number;
+  maxLines: number;
+  maxLineLen: number;
+  maxBytes: number;
+  handshakeTimeoutMs?: number;
+  /** File modes of the socket files we create (not of inherited ones). */
+  socketLogMode?: number;
+  socketQueryMode?: number;
+  /** Group (gid) given to both socket files, so its members can use them per the modes. */
+  socketGroup?: number;
+  /** Uids allowed to hand over fds / to query (peer credentials). Default: root and our own uid. */
+  allowLogUids?: number[];
+  allowQueryUids?: number[];
+}
+
+/** Root and the daemon's own uid: the default allow-list of both sockets. */
+export function defaultAllowedUids(): number[] {
+  const me = process.getuid?.() ?? 0;
+  return me === 0 ? [0] : [0, me];
+}
+
+/**
+ * Distinct source names memlogd will track. Names are kept for the daemon's lifetime (entries,
+ * stats and readers refer to them by id), so a sender inventing endless names must hit a bound.
+ */
+export const MAX_SOURCES = 65536;
+
+/** memlogd's defaults (lib/protocol/constants.ts owns them). */
+export const DEFAULTS: DaemonOptions = DAEMON_DEFAULTS;
+
+/** Who hands over a source's fds: per source id, kept by the daemon beside the store. */
+interface SourceOwner {
+  /** Who last handed over an fd for this name (SCM_CREDENTIALS; -1 unknown). */
+  pid: number;
+  uid: number;
+  /** Fds of this source being read now. */
+  fds: number;
+}
+
+export class Daemon {
+  readonly store: Store;
+  readonly clock = new WallClock();
+  readonly inputs = new Set<Input>();
+  private readonly selfId: number;
+  private readonly query: QueryServer;
+  private logSocket?: LogSocket;
+  private bound: BoundSocket[] = [];
+  private notifyScheduled = false;
+  private closing?: Promise<void>;
+  private readonly ctx: InputContext;
+  readonly startedAt = Date.now();
+  /** This start's identity: cursors from another instance mean memlogd restarted. */
+  readonly instance = randomBytes(8).toString('hex');
+  private readonly allowLog: ReadonlySet<number>;
+  private readonly owners: SourceOwner[] = [];
+
+  private constructor(readonly opts: DaemonOptions) {
+    if (opts.maxLineLen > opts.maxBytes) {
+      throw new OutOfRangeError(`max-line-len (${opts.maxLineLen}) cannot exceed max-bytes (${opts.maxBytes})`);
+    }
+    this.store = new Store({ maxLines: opts.maxLines, maxBytes: opts.maxBytes });
+    this.selfId = this.store.source(Buffer.from(SELF_SOURCE));
+    const now = (): [number, number] => {
+      this.clock.now();
+      return [this.clock.sec, this.clock.nsec];
+    };
+    this.allowLog = new Set(opts.allowLogUids ?? defaultAllowedUids());
+    this.query = new QueryServer(this.store, {
+      log: (m) => this.log(m), now, handshakeTimeoutMs: opts.handshakeTimeoutMs, instance: this.instance,
+      allowUids: new Set(opts.allowQueryUids ?? defaultAllowedUids()), stats: () => this.stats(),
+    });
+    this.ctx = {
+      store: this.store,
+      clock: this.clock,
+      maxLineLen: opts.maxLineLen,
+      onIngest: () => this.query.notify(),
+      log: (m) => this.log(m),
+    };
+  }
+
+  /** Binds (or adopts) both sockets and starts serving. Rejects with a coded error. */
+  static async start(options: Partial<DaemonOptions> = {}): Promise<Daemon> {
+    const d = new Daemon({ ...DEFAULTS, ...options });
+    try {
+      await d.listen();
+    } catch (err) {
+      await d.close();
+      throw err;
+    }
+    return d;
+  }
+
+  private async listen(): Promise<void> {
+    const o = this.opts;
+    this.log('memlogd started');
+    const log = o.fdLog !== undefined
+      ? adoptSocket('dgram', o.fdLog)
+      : bindSocket('dgram', o.socketLog, o.socketLogMode ?? DEFAULT_LOG_SOCKET_MODE, o.socketGroup);
+    this.bound.push(log);
+    this.logSocket = new LogSocket(log.fd, (d) => this.datagram(d), (err) => this.log(`logging socket error: ${err.message}`));
+    this.logSocket.start();
+    const query = o.fdQuery !== undefined
+      ? adoptSocket('stream', o.fdQuery)
+      : bindSocket('stream', o.socketQuery, o.socketQueryMode ?? DEFAULT_QUERY_SOCKET_MODE, o.socketGroup);
+    this.bound.push(query);
+    try {
+      await this.query.listen(query.fd);
+    } catch (err) {
+      closeAll([query.fd]); // the server never took it over
+      throw err;
+    }
+  }
+
+  /** Records one of memlogd's own events under source memlogd. */
+  log(msg: string): void {
+    this.clock.now();
+    const { sec, nsec } = this.clock;
+    splitMessage(Buffer.from(msg), this.opts.maxLineLen, (b, s, e, f) => this.store.append(this.selfId, b, s, e, sec, nsec, f));
+    if (!this.notifyScheduled) {
+      this.notifyScheduled = true;
+      setImmediate(() => {
+        this.notifyScheduled = false;
+        this.query.notify();
+      });
+    }
+  }
+
+  private datagram(d: Datagram): void {
+    const label = JSON.stringify(d.name.toString());
+    const who = `pid ${d.pid} uid ${d.uid}`;
+    if (d.nameLength > MAX_NAME_LEN) {
+      closeAll(d.fds);
+      this.log(`refused datagram from ${who}: name of ${d.nameLength} bytes is longer than ${MAX_NAME_LEN}`);
+      return;
+    }
+    if (d.fdsTruncated) this.log(`datagram for source ${label} from ${who} had more fds than fit; the kernel dropped the rest`);
+    if (d.fds.length === 0) {
+      this.log(`datagram for source ${label} from ${who} carried no fds; nothing to read`);
+      return;
+    }
+    if (this.closing) {
+      closeAll(d.fds);
+      return;
+    }
+    if (!this.allowLog.has(d.uid)) {
+      closeAll(d.fds);
+      this.log(`refused ${d.fds.length} fd(s) for source ${label} from ${who}: not in --allow-log-uid`);
+      return;
+    }
+    if (this.store.sources.length >= MAX_SOURCES && !this.store.hasSource(d.name)) {
+      closeAll(d.fds);
+      this.log(`refused fd(s) for new source ${label} from ${who}: already tracking ${MAX_SOURCES} sources`);
+      return;
+    }
+    const src = this.store.source(d.name);
+    const info = this.owner(src);
+    info.pid = d.pid;
+    info.uid = d.uid;
+    for (const fd of d.fds) {
+      const kind = classify(fd);
+      if (typeof kind === 'object') {
+        closeAll([fd]);
+        this.log(`refused fd for source ${label} from ${who}: ${kind.refused}`);
+        continue;
+      }
+      try {
+        this.inputs.add(new Input(fd, kind, src, this.ctx, (i) => {
+          this.inputs.delete(i);
+          info.fds--;
+        }));
+        info.fds++;
+      } catch (err) {
+        closeAll([fd]);
+        this.log(`refused fd for source ${label} from ${who}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private owner(src: number): SourceOwner {
+    return (this.owners[src] ??= { pid: -1, uid: -1, fds: 0 });
+  }
+
+  /** The daemon-wide part of a stats record (docs/protocol.md). */
+  stats(): DaemonStats {
+    const st = this.store;
+    const time = formatTimeSec; // source times are kept as fractional seconds
+    const none: SourceOwner = { pid: -1, uid: -1, fds: 0 };
+    return {
+      instance: this.instance,
+      uptime: (Date.now() - this.startedAt) / 1000,
+      store: {
+        lines: st.lines, bytes: st.bytes, maxLines: st.maxLines, maxBytes: st.maxBytes, oldest: st.oldestSeq, next: st.nextSeq,
+        oldestTime: st.start < st.end ? formatTime(st.secs[st.start], st.nsecs[st.start]) : null, evicted: st.evicted,
+      },
+      sources: st.sources.map((s) => {
+        const o = this.owners[s.id] ?? none;
+        return {
+          name: s.name.toString('utf8'), lines: s.lines, bytes: s.bytes, totalLines: s.totalLines, totalBytes: s.totalBytes,
+          evicted: s.evicted, partial: s.partial, pid: o.pid, uid: o.uid, fds: o.fds, firstSeen: time(s.firstSeen), lastSeen: time(s.lastSeen),
+        };
+      }),
+    };
+  }
+
+  /** Stops accepting, closes every fd, unlinks both socket files. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.logSocket?.close();
+      for (const i of [...this.inputs]) i.close();
+      await this.query.close();
+      for (const b of this.bound) unlinkIfOurs(b);
+    })();
+    return this.closing;
+  }
+}
+
+function closeAll(fds: number[]): void {
+  for (const fd of fds) {
+    try {
+      native.close(fd);
+    } catch {
+      // already closed
+    }
+  }
+}

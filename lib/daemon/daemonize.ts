@@ -1,0 +1,74 @@
+// -daemonize, as the reference does it: bind both sockets here (so errors such as "already
+// running" are reported by the command that was run), start memlogd in the background on the
+// inherited fds, and return only once the child says both sockets are served.
+
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import * as native from '../native/index.js';
+import { DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE } from '../protocol/constants.js';
+import { ERR, MemlogdError } from '../protocol/errors.js';
+import { CHILD_ENV } from './child.js';
+import type { DaemonOptions } from './daemon.js';
+import { bindSocket } from './socket-file.js';
+
+/** How long the parent waits for the child to report ready. */
+const READY_TIMEOUT_MS = 10_000;
+
+export interface DaemonizeOptions extends Partial<DaemonOptions> {
+  socketLog: string;
+  socketQuery: string;
+  /** The daemon's entry script (cmd/memlogd), run again as the background child. */
+  script: string;
+}
+
+/** Resolves with the child's pid once it is serving; rejects with a coded error otherwise. */
+export async function daemonize(o: DaemonizeOptions): Promise<number> {
+  const log = bindSocket('dgram', o.socketLog, o.socketLogMode ?? DEFAULT_LOG_SOCKET_MODE, o.socketGroup);
+  let query;
+  try {
+    query = bindSocket('stream', o.socketQuery, o.socketQueryMode ?? DEFAULT_QUERY_SOCKET_MODE, o.socketGroup);
+  } catch (err) {
+    native.close(log.fd);
+    throw err;
+  }
+  const [r, w] = native.pipe();
+  let child;
+  try {
+    // fds 3, 4, 5 in the child: logging socket, query socket, readiness pipe. The options go
+    // by environment (already validated here), so the child skips flag parsing.
+    const { script, ...rest } = o;
+    const childOpts = { ...rest, fdLog: 3, fdQuery: 4, readyFd: 5 };
+    // The argv is for `ps` only: it says which sockets this background memlogd serves.
+    child = spawn(process.execPath, [script, '-socket-log', o.socketLog, '-socket-query', o.socketQuery], {
+      stdio: ['ignore', 'ignore', 'ignore', log.fd, query.fd, w],
+      detached: true,
+      env: { ...process.env, [CHILD_ENV]: JSON.stringify(childOpts) },
+    });
+  } finally {
+    for (const fd of [log.fd, query.fd, w]) native.close(fd);
+  }
+  child.unref();
+  const pid = child.pid!;
+  const ready = new net.Socket({ fd: r, readable: true, writable: false });
+  const said = await new Promise<string>((resolve) => {
+    let text = '';
+    const timer = setTimeout(() => resolve(text), READY_TIMEOUT_MS);
+    ready.setEncoding('utf8');
+    ready.on('data', (d: string) => { text += d; });
+    ready.on('error', () => {});
+    ready.on('close', () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+  });
+  ready.destroy();
+  if (!said.startsWith('ready')) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    throw new MemlogdError(ERR.DAEMONIZE, `memlogd failed to start in the background${said ? `: ${said.trim()}` : ''}`);
+  }
+  return pid;
+}

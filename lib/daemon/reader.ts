@@ -1,0 +1,284 @@
+// A query reader: a cursor (a sequence number) into the shared store, never a copy of it.
+//
+// It encodes entries straight from the store into a batch buffer shared by all readers (encoding
+// and sending are synchronous) and sends it with a non-blocking write; only when the socket is
+// full does it keep a copy of the unsent rest, and wait for writability while the store moves on
+// without it. So a reader that keeps up holds no memory of its own, a slow one at most one batch,
+// and neither ever blocks a producer. If a reader falls so far behind that entries it has not
+// read are gone, it is told: a gap record.
+
+import { gapMessageV1 } from '../protocol/gap.js';
+import { V1Encoder } from '../protocol/v1.js';
+import { V2Encoder, encodeEnd, encodeGap, type GapReason } from '../protocol/v2.js';
+import type { ReaderStats } from '../protocol/stats.js';
+import type { Filter } from './filter.js';
+import type { NameCache } from './names.js';
+import type { Store } from './store.js';
+
+/** Output batch per socket write (bytes); one batch is all a reader may hold in memlogd. */
+const BATCH_BYTES = 64 * 1024;
+/**
+ * Readers encode into their store's scratch buffer (shared by all of them: encoding and sending
+ * are synchronous), which lives next to the arena so messages are copied by SIMD. An entry too
+ * large for it goes through this plain buffer instead, grown as needed.
+ */
+let oversize = Buffer.alloc(0);
+/** Room kept in a batch for gap and end records (each well under 512 bytes). */
+const RESERVE = 2048;
+
+/** Where a reader's bytes go: a connected socket, written without blocking. */
+export interface Sink {
+  /** Writes buf[from, to); returns bytes taken, null if none fit now; throws if the peer is gone. */
+  write(buf: Buffer, from: number, to: number): number | null;
+  /** Asks for (or cancels) a pump() call when the sink has room again. */
+  wantWritable(on: boolean): void;
+  /** Everything was sent (a dump is complete): release the connection. */
+  close(): void;
+}
+
+export interface ReaderOptions {
+  /** First sequence number wanted (store.oldestSeq for a dump, store.nextSeq to follow). */
+  fromSeq: number;
+  /** Stop before this sequence number (a dump); Infinity to follow forever. */
+  untilSeq: number;
+  /** Clock for gap records (now, as [sec, nsec]). */
+  now: () => [number, number];
+  /** Protocol v2 records (seq, stream, typed gap/end records) instead of v1 entries. */
+  v2?: boolean;
+  /** Only entries this accepts (v2 filters); null or absent: everything. */
+  filter?: Filter | null;
+  /** Bytes sent before anything else (v2: the start record, a restarted gap). */
+  preamble?: string;
+  /** For stats: what the reader asked for, and who it is. */
+  mode?: string;
+  pid?: number;
+  uid?: number;
+}
+
+let nextReaderId = 1;
+
+export class Reader {
+  readonly id = nextReaderId++;
+  /** Next sequence number this reader wants. */
+  nextSeq: number;
+  /** Sequence number when the reader arrived: entries before it that vanish were "evicted", after it "lagged". */
+  readonly joinSeq: number;
+  /** Stop before this sequence number (a dump); Infinity while following. */
+  untilSeq: number;
+  gaps = 0;
+  missed = 0;
+  sentEntries = 0;
+  private pos = -1;
+  private gen = -1;
+  // A gap being accumulated (entries missed since the last one delivered): reported before the
+  // next entry, or at the end of a batch.
+  private gapFrom = 0;
+  private gapTo = 0;
+  private gapCount = 0;
+  private gapReason: GapReason | null = null;
+  private preamble: string | null;
+  private endSent = false;
+  private readonly v2: boolean;
+  private readonly filter: Filter | null;
+  private readonly encoder2: V2Encoder;
+  /** Encoded bytes the socket did not take yet (pending[pendFrom...]). */
+  private pending: Buffer | null = null;
+  private pendFrom = 0;
+  private blocked = false;
+  private finished = false;
+  private readonly encoder: V1Encoder;
+  /** The buffer the last fill() wrote into. */
+  private batch: Buffer;
+  /** The store's scratch up to one batch (one socket write): where fill() normally writes. */
+  private readonly batchView: Buffer;
+
+  constructor(private readonly store: Store, private readonly names: NameCache,
+    private readonly sink: Sink, private readonly opts: ReaderOptions) {
+    this.nextSeq = opts.fromSeq;
+    this.joinSeq = store.nextSeq;
+    this.untilSeq = opts.untilSeq;
+    this.encoder = new V1Encoder(store.fast);
+    this.encoder2 = new V2Encoder(store.fast);
+    this.batch = this.batchView = store.scratch.subarray(0, Math.min(BATCH_BYTES, store.scratch.length));
+    this.v2 = opts.v2 ?? false;
+    this.filter = opts.filter ?? null;
+    this.preamble = opts.preamble ?? null;
+  }
+
+  /** A follower whose `until` time passed: finish like a dump, at the current end. */
+  endNow(): void {
+    if (this.untilSeq === Infinity) this.untilSeq = this.store.nextSeq;
+    this.pump();
+  }
+
+  /** This reader as the stats request shows it. */
+  describe(): ReaderStats {
+    return {
+      id: this.id, mode: this.opts.mode ?? (this.untilSeq === Infinity ? 'follow' : 'dump'), pid: this.opts.pid ?? -1,
+      uid: this.opts.uid ?? -1, position: this.nextSeq, lag: this.lag, gaps: this.gaps, missed: this.missed, sent: this.sentEntries,
+    };
+  }
+
+  /** Everything owed has been sent: a dump's entries, gaps and (v2) end record. */
+  private get complete(): boolean {
+    return this.nextSeq >= this.untilSeq && this.gapReason === null && (!this.v2 || this.endSent);
+  }
+
+  /** How many entries this reader is behind the newest. */
+  get lag(): number {
+    return Math.max(0, this.store.nextSeq - this.nextSeq);
+  }
+
+  /** Sends whatever is available, until the socket pushes back. Called after every ingest. */
+  pump(): void {
+    if (this.finished) return;
+    try {
+      for (;;) {
+        if (this.pending) {
+          this.pendFrom += this.sink.write(this.pending, this.pendFrom, this.pending.length) ?? 0;
+          if (this.pendFrom < this.pending.length) return this.block();
+          this.pending = null;
+        }
+        const n = this.fill();
+        if (n === 0) break;
+        const sent = this.sink.write(this.batch, 0, n) ?? 0;
+        if (sent < n) {
+          this.pending = Buffer.from(this.batch.subarray(sent, n)); // the batch buffer is the next reader's
+          this.pendFrom = 0;
+          return this.block();
+        }
+      }
+    } catch {
+      this.sink.close(); // the reader went away (EPIPE, ECONNRESET)
+      return;
+    }
+    if (this.blocked) this.sink.wantWritable((this.blocked = false));
+    if (this.complete) {
+      // A dump is complete. Sent bytes sit in the peer's receive queue: closing now is safe.
+      this.finished = true;
+      this.sink.close();
+    }
+  }
+
+  private block(): void {
+    if (!this.blocked) this.sink.wantWritable((this.blocked = true));
+  }
+
+  /** The connection is gone: never touch the sink again. */
+  stop(): void {
+    this.finished = true;
+  }
+
+  /** Encodes the next entries into scratch; returns the byte count (0: nothing to send). */
+  private fill(): number {
+    const st = this.store;
+    // Batches stop at BATCH_BYTES (one socket write); the store's scratch has room beyond that.
+    let out = (this.batch = this.batchView);
+    let o = 0;
+    if (this.preamble !== null) {
+      const need = Buffer.byteLength(this.preamble) + RESERVE;
+      if (need > out.length) out = this.batch = this.oversized(need);
+      o = out.write(this.preamble, 0, 'utf8');
+      this.preamble = null;
+    }
+    if (this.gen !== st.generation) {
+      this.pos = st.lowerBound(this.nextSeq);
+      this.gen = st.generation;
+    }
+    const { seqs, secs, nsecs, srcs, lens, offs, arena } = st;
+    const joined = this.joinSeq;
+    const filter = this.filter;
+    while (this.pos < st.end) {
+      if (o + RESERVE > out.length) return o;
+      const p = this.pos;
+      const seq = seqs[p];
+      if (seq >= this.untilSeq) break;
+      if (seq > this.nextSeq) {
+        // Entries [nextSeq, seq) are gone from memory. Whether they would have matched a filter
+        // is unknown, so they count; only a `since` they all precede rules them out.
+        if (!filter?.beforeSince(secs[p], nsecs[p])) o = this.miss(out, o, this.nextSeq, seq - 1, seq - this.nextSeq);
+        this.nextSeq = seq;
+      }
+      const wanted = filter === null || filter.matches(st, p);
+      // Evicted entries that were history when this reader came are holes in the store's view;
+      // those that arrived while it was connected are still its to read while they are here.
+      if (seq < joined && st.isDead(p)) {
+        if (wanted) o = this.miss(out, o, seq, seq, 1);
+        this.nextSeq = seq + 1;
+        this.pos++;
+        continue;
+      }
+      if (!wanted) {
+        this.nextSeq = seq + 1;
+        this.pos++;
+        continue;
+      }
+      const src = srcs[p];
+      const name = this.names.get(src);
+      const need = (this.v2 ? V2Encoder.worstCase(name, lens[p]) : V1Encoder.worstCase(name, lens[p])) + RESERVE;
+      if (o + need > out.length) {
+        if (o > 0) return o;
+        out = this.batch = this.oversized(need);
+      }
+      o = this.flushGap(out, o);
+      const off = offs[p];
+      o = this.v2
+        ? this.encoder2.encode(out, o, seq, secs[p], nsecs[p], name, this.names.isStdout(src), arena, off, off + lens[p], st.isPartial(p))
+        : this.encoder.encode(out, o, secs[p], nsecs[p], name, arena, off, off + lens[p]);
+      this.nextSeq = seq + 1;
+      this.sentEntries++;
+      this.pos++;
+    }
+    // A dump that reached its end: whatever is missing before it is gone.
+    if (this.untilSeq !== Infinity && this.nextSeq < this.untilSeq && (this.pos >= st.end || seqs[this.pos] >= this.untilSeq)) {
+      o = this.miss(out, o, this.nextSeq, this.untilSeq - 1, this.untilSeq - this.nextSeq);
+      this.nextSeq = this.untilSeq;
+    }
+    o = this.flushGap(out, o);
+    if (this.v2 && !this.endSent && this.nextSeq >= this.untilSeq) {
+      o += out.write(encodeEnd(this.untilSeq) + '\n', o, 'latin1');
+      this.endSent = true;
+    }
+    return o;
+  }
+
+  /** A buffer for a batch larger than BATCH_BYTES: all of the store's scratch, else a plain one. */
+  private oversized(need: number): Buffer {
+    if (need <= this.store.scratch.length) return this.store.scratch;
+    if (oversize.length < need) oversize = Buffer.allocUnsafe(need);
+    return oversize;
+  }
+
+  /** Counts `count` missed entries within [from, to]; may write the previous, different gap. */
+  private miss(out: Buffer, o: number, from: number, to: number, count: number): number {
+    const joined = this.joinSeq;
+    if (from < joined && to >= joined) {
+      // straddles the reader's arrival: only happens for whole ranges (count = size)
+      o = this.miss(out, o, from, joined - 1, joined - from);
+      return this.miss(out, o, joined, to, to - joined + 1);
+    }
+    const reason: GapReason = to < joined ? 'evicted' : 'lagged';
+    if (this.gapReason !== null && this.gapReason !== reason) o = this.flushGap(out, o);
+    if (this.gapReason === null) {
+      this.gapReason = reason;
+      this.gapFrom = from;
+      this.gapCount = 0;
+    }
+    this.gapTo = to;
+    this.gapCount += count;
+    return o;
+  }
+
+  /** Writes the accumulated gap record, if any. */
+  private flushGap(out: Buffer, o: number): number {
+    if (this.gapReason === null) return o;
+    const g = { from: this.gapFrom, to: this.gapTo, count: this.gapCount, reason: this.gapReason };
+    this.gapReason = null;
+    this.gaps++;
+    this.missed += g.count;
+    if (this.v2) return o + out.write(encodeGap(g) + '\n', o, 'latin1');
+    const msg = Buffer.from(gapMessageV1(g));
+    const [sec, nsec] = this.opts.now();
+    return this.encoder.encode(out, o, sec, nsec, this.names.selfJson, msg, 0, msg.length);
+  }
+}

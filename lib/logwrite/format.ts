@@ -1,0 +1,83 @@
+// How logwrite writes one line: the reference text form `<RFC3339 seconds> <source> <msg>`, or
+// NDJSON with the sequence numbers (--format json). Pure: no I/O.
+
+import { SELF_SOURCE } from '../protocol/constants.js';
+import { gapTextFor } from '../protocol/gap.js';
+import { formatTimeSeconds, parseTime } from '../protocol/time.js';
+import { streamOf } from '../protocol/v1.js';
+import type { GapRecord } from '../protocol/v2.js';
+
+export type LineFormat = 'text' | 'json';
+
+/** A whole line as logwrite writes it: one entry, or the pieces of a long line joined. */
+export interface Line {
+  source: string;
+  /** memlogd's receive time of the first piece (RFC3339Nano). */
+  time: string;
+  msg: string;
+  /** Sequence numbers of the first and last piece. */
+  firstSeq: number;
+  lastSeq: number;
+  /** Pieces joined (1 for an ordinary line). */
+  pieces: number;
+  /** The line ends without its last piece (cut by a gap, a restart or the join limit). */
+  cut?: boolean;
+}
+
+const SECONDS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z$/;
+
+/** `2026-11-21T05:40:00.989Z` -> `2026-11-21T05:40:00Z` (times from memlogd are always UTC). */
+const last = { time: '', seconds: '' };
+
+export function timeSeconds(time: string): string {
+  if (time === last.time) return last.seconds;
+  let seconds: string;
+  if (SECONDS.test(time)) seconds = time.slice(0, 19) + 'Z';
+  else {
+    const t = parseTime(time);
+    seconds = t ? formatTimeSeconds(t[0]) : time;
+  }
+  last.time = time;
+  last.seconds = seconds;
+  return seconds;
+}
+
+/** Newlines would split one entry over two lines of the file: written as `\n` (never from memlogd). */
+function oneLine(s: string): string {
+  return s.includes('\n') ? s.replaceAll('\n', '\\n') : s;
+}
+
+/** One entry as a whole line (the common case, without building a Line). */
+export function formatEntry(time: string, source: string, msg: string, seq: number, format: LineFormat): string {
+  if (format === 'text') return `${timeSeconds(time)} ${oneLine(source)} ${oneLine(msg)}\n`;
+  return formatLine({ source, time, msg, firstSeq: seq, lastSeq: seq, pieces: 1 }, format);
+}
+
+export function formatLine(l: Line, format: LineFormat): string {
+  if (format === 'text') return `${timeSeconds(l.time)} ${oneLine(l.source)} ${oneLine(l.msg)}\n`;
+  const rec: Record<string, unknown> = { seq: l.firstSeq, time: l.time, source: l.source, stream: streamOf(l.source), msg: l.msg };
+  if (l.pieces > 1) {
+    rec.lastSeq = l.lastSeq;
+    rec.pieces = l.pieces;
+  }
+  if (l.cut) rec.cut = true;
+  return JSON.stringify(rec) + '\n';
+}
+
+/** What a gap record says, in words (for the text form; lib/protocol/gap.ts owns the wording). */
+export function gapText(g: GapRecord, instance: string | null): string {
+  return gapTextFor('logwrite', g, instance);
+}
+
+/** A gap as a line of the `memlogd` source's file, stamped with logwrite's clock. */
+export function formatGap(g: GapRecord, instance: string | null, nowMs: number, format: LineFormat, note?: string): string {
+  const sec = Math.floor(nowMs / 1000);
+  if (format === 'text') return `${formatTimeSeconds(sec)} ${SELF_SOURCE} ${gapText(g, instance)}${note ? ` (${note})` : ''}\n`;
+  const rec: Record<string, unknown> = {
+    type: 'gap', time: new Date(nowMs).toISOString(), from: g.from, to: g.to, count: g.count, reason: g.reason,
+  };
+  if (g.previous) rec.previous = g.previous;
+  if (g.reason === 'restarted') rec.instance = instance;
+  if (note) rec.note = note;
+  return JSON.stringify(rec) + '\n';
+}

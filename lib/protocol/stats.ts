@@ -1,0 +1,101 @@
+// The stats record (`{"mode":"stats"}`): what memlogd reports about its store, its sources and
+// its readers (docs/protocol.md). memlogd builds a StatsRecord; a client reads one with
+// readStats, which checks every field once, so a consumer only sees fields of the right type
+// (a field an older or newer memlogd does not send is simply absent). Pure.
+
+export interface StoreStats {
+  lines: number;
+  bytes: number;
+  maxLines: number;
+  maxBytes: number;
+  /** Sequence numbers of the oldest entry held and of the next one. */
+  oldest: number;
+  next: number;
+  oldestTime: string | null;
+  evicted: number;
+}
+
+export interface SourceStats {
+  name: string;
+  lines: number;
+  bytes: number;
+  totalLines: number;
+  totalBytes: number;
+  evicted: number;
+  partial: number;
+  /** Who last handed over an fd for this source (-1: not known), and fds open now. */
+  pid: number;
+  uid: number;
+  fds: number;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+export interface ReaderStats {
+  id: number;
+  mode: string;
+  pid: number;
+  uid: number;
+  position: number;
+  lag: number;
+  gaps: number;
+  missed: number;
+  sent: number;
+}
+
+export interface StatsRecord {
+  type: 'stats';
+  instance: string;
+  /** Seconds since memlogd started. */
+  uptime: number;
+  store: StoreStats;
+  sources: SourceStats[];
+  readers: ReaderStats[];
+}
+
+/** The daemon-wide part of a stats record; the query server adds the readers. */
+export type DaemonStats = Omit<StatsRecord, 'type' | 'readers'>;
+
+type Partly<T> = { [K in keyof T]?: T[K] };
+
+/** A stats record as a client received it: every field checked, any may be missing. */
+export interface ReceivedStats {
+  type: 'stats';
+  instance?: string;
+  uptime?: number;
+  store?: Partly<StoreStats>;
+  sources?: Array<Partly<SourceStats>>;
+  readers?: Array<Partly<ReaderStats>>;
+}
+
+const KINDS = {
+  store: { lines: 'n', bytes: 'n', maxLines: 'n', maxBytes: 'n', oldest: 'n', next: 'n', oldestTime: 's', evicted: 'n' },
+  source: {
+    name: 's', lines: 'n', bytes: 'n', totalLines: 'n', totalBytes: 'n', evicted: 'n', partial: 'n', pid: 'n', uid: 'n', fds: 'n',
+    firstSeen: 's', lastSeen: 's',
+  },
+  reader: { id: 'n', mode: 's', pid: 'n', uid: 'n', position: 'n', lag: 'n', gaps: 'n', missed: 'n', sent: 'n' },
+} as const;
+
+function pick(v: unknown, kinds: Record<string, 'n' | 's'>): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  if (typeof v !== 'object' || v === null) return out;
+  for (const [k, kind] of Object.entries(kinds)) {
+    const x = (v as Record<string, unknown>)[k];
+    if (kind === 'n' ? typeof x === 'number' && Number.isFinite(x) : typeof x === 'string') out[k] = x as string | number;
+  }
+  return out;
+}
+
+const list = (v: unknown, kinds: Record<string, 'n' | 's'>) => (Array.isArray(v) ? v.map((x) => pick(x, kinds)) : undefined);
+
+/** A received stats record with every field checked (wrong types dropped). */
+export function readStats(v: Record<string, unknown>): ReceivedStats {
+  const r: ReceivedStats = { type: 'stats' };
+  if (typeof v.instance === 'string') r.instance = v.instance;
+  if (typeof v.uptime === 'number' && Number.isFinite(v.uptime)) r.uptime = v.uptime;
+  if (typeof v.store === 'object' && v.store !== null) r.store = pick(v.store, KINDS.store);
+  r.sources = list(v.sources, KINDS.source);
+  r.readers = list(v.readers, KINDS.reader);
+  return r;
+}

@@ -1,0 +1,204 @@
+// Protocol v2 (docs/protocol.md): a one-line JSON request; NDJSON records with sequence numbers,
+// cursors, and typed start/gap/end/error/stats records. Requests, records, their encoders, and
+// the one decoder of entries every client uses. Pure.
+
+import type { FastCopy } from '../wasm/fast-memory.js';
+import { ProtocolError } from './errors.js';
+import { parseCursor } from './cursor.js';
+import { globToRegExp } from './glob.js';
+import { escapeJsonInto, maxEscapedLength } from './json.js';
+import { readStats, type ReceivedStats, type StatsRecord } from './stats.js';
+import { formatTime, parseTime } from './time.js';
+import { V1_ENTRY_OVERHEAD } from './v1.js';
+
+export type QueryMode = 'dump' | 'follow' | 'dump+follow' | 'stats';
+export type Stream = 'stdout' | 'stderr';
+
+export interface QueryRequest {
+  mode: QueryMode;
+  /** Resume strictly after this cursor (`<instance>:<seq>`). */
+  after?: string;
+  sources?: string[];
+  exclude?: string[];
+  stream?: Stream;
+  /** RFC3339 times. */
+  since?: string;
+  until?: string;
+  tail?: number;
+  grep?: string;
+}
+
+const MODES: QueryMode[] = ['dump', 'follow', 'dump+follow', 'stats'];
+const FIELDS = new Set(['mode', 'after', 'sources', 'exclude', 'stream', 'since', 'until', 'tail', 'grep']);
+
+/** A v2 request as it goes on the wire: one JSON line. */
+export function encodeRequest(req: QueryRequest): Buffer {
+  return Buffer.from(JSON.stringify(req) + '\n', 'utf8');
+}
+
+/** Parses and validates a v2 request line; throws ProtocolError(ERR_BAD_REQUEST). */
+export function parseRequest(line: string): QueryRequest {
+  const bad = (m: string) => new ProtocolError('ERR_BAD_REQUEST', m);
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw bad('request is not valid JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('request must be a JSON object');
+  const r = v as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!FIELDS.has(k)) throw bad(`unknown field ${JSON.stringify(k)}`);
+  if (!MODES.includes(r.mode as QueryMode)) throw bad(`mode must be one of ${MODES.map((m) => JSON.stringify(m)).join(', ')}`);
+  if (r.after !== undefined && (typeof r.after !== 'string' || parseCursor(r.after) === null)) throw bad('after must be a cursor "<instance>:<seq>"');
+  for (const k of ['sources', 'exclude'] as const) {
+    const g = r[k];
+    if (g === undefined) continue;
+    if (!Array.isArray(g) || g.some((x) => typeof x !== 'string')) throw bad(`${k} must be an array of glob strings`);
+    for (const x of g as string[]) globToRegExp(x); // throws on a bad glob
+  }
+  if (r.stream !== undefined && r.stream !== 'stdout' && r.stream !== 'stderr') throw bad('stream must be "stdout" or "stderr"');
+  for (const k of ['since', 'until'] as const) {
+    if (r[k] !== undefined && (typeof r[k] !== 'string' || parseTime(r[k] as string) === null)) throw bad(`${k} must be an RFC3339 time`);
+  }
+  if (r.tail !== undefined && (typeof r.tail !== 'number' || !Number.isInteger(r.tail) || r.tail < 0)) throw bad('tail must be an integer >= 0');
+  if (r.grep !== undefined) {
+    if (typeof r.grep !== 'string') throw bad('grep must be a string');
+    try {
+      new RegExp(r.grep, 'u');
+    } catch (err) {
+      throw bad(`grep is not a valid regular expression: ${(err as Error).message}`);
+    }
+  }
+  return r as unknown as QueryRequest;
+}
+
+/** Encodes v2 entries: {"seq","time","source","stream","msg"[,"partial":true]}. */
+export class V2Encoder {
+  private lastSec = -1;
+  private lastNsec = -1;
+  private timeBytes = Buffer.alloc(0);
+
+  constructor(private readonly fast?: FastCopy) {}
+
+  static worstCase(sourceJson: Uint8Array, msgLen: number): number {
+    return V1_ENTRY_OVERHEAD + 64 + sourceJson.length + maxEscapedLength(msgLen);
+  }
+
+  encode(out: Buffer, o: number, seq: number, sec: number, nsec: number, sourceJson: Uint8Array, stdout: boolean,
+    msg: Uint8Array, start: number, end: number, partial: boolean): number {
+    if (sec !== this.lastSec || nsec !== this.lastNsec) {
+      this.lastSec = sec;
+      this.lastNsec = nsec;
+      this.timeBytes = Buffer.from(formatTime(sec, nsec), 'latin1');
+    }
+    o += out.write(`{"seq":${seq},"time":"`, o, 'latin1');
+    out.set(this.timeBytes, o);
+    o += this.timeBytes.length;
+    o += out.write('","source":', o, 'latin1');
+    out.set(sourceJson, o);
+    o += sourceJson.length;
+    o += out.write(stdout ? ',"stream":"stdout","msg":"' : ',"stream":"stderr","msg":"', o, 'latin1');
+    o = escapeJsonInto(msg, start, end, out, o, this.fast);
+    o += out.write(partial ? '","partial":true}\n' : '"}\n', o, 'latin1');
+    return o;
+  }
+}
+
+// v2 records other than entries (they carry a "type").
+export type GapReason = 'evicted' | 'lagged' | 'restarted';
+export interface StartRecord { type: 'start'; instance: string; oldest: number; next: number }
+export interface GapRecord { type: 'gap'; from: number; to: number; count: number; reason: GapReason; previous?: string }
+export interface EndRecord { type: 'end'; next: number }
+export interface ErrorRecord { type: 'error'; code: string; message: string }
+export interface V2Entry { seq: number; time: string; source: string; stream: Stream; msg: string; partial?: boolean; type?: undefined }
+export type V2Record = V2Entry | StartRecord | GapRecord | EndRecord | ErrorRecord | ReceivedStats;
+
+/** One NDJSON line of a v2 answer; throws ProtocolError(ERR_MEMLOGD_PROTOCOL) if it is none. */
+export function parseRecord(line: string): V2Record {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw new ProtocolError('ERR_MEMLOGD_PROTOCOL', `malformed record from memlogd: ${line.slice(0, 80)}`);
+  }
+  const r = v as V2Record;
+  if (typeof r !== 'object' || r === null) throw new ProtocolError('ERR_MEMLOGD_PROTOCOL', `unexpected record from memlogd: ${line.slice(0, 80)}`);
+  if (r.type === undefined && (typeof r.seq !== 'number' || typeof r.msg !== 'string' || typeof r.source !== 'string')) {
+    throw new ProtocolError('ERR_MEMLOGD_PROTOCOL', `unexpected record from memlogd: ${line.slice(0, 80)}`);
+  }
+  if (r.type === 'stats') return readStats(v as Record<string, unknown>);
+  return r;
+}
+
+/**
+ * A v2 entry line in the exact shape memlogd writes it (V2Encoder), read without JSON.parse when
+ * no string in it needs unescaping (most lines); anything else (other records, escapes, another
+ * key order) returns null and goes through parseRecord.
+ */
+export function decodeEntry(line: string): V2Entry | null {
+  if (!line.startsWith('{"seq":')) return null;
+  let i = 7;
+  let seq = 0;
+  for (; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    seq = seq * 10 + (c - 48);
+  }
+  if (i === 7 || !line.startsWith(',"time":"', i)) return null;
+  i += 9;
+  const tEnd = line.indexOf('"', i);
+  if (tEnd < 0) return null;
+  const time = line.slice(i, tEnd);
+  if (!line.startsWith(',"source":"', tEnd + 1)) return null;
+  i = tEnd + 12;
+  const sEnd = line.indexOf('"', i);
+  if (sEnd < 0) return null;
+  const source = line.slice(i, sEnd);
+  if (source.includes('\\')) return null;
+  let stream: Stream;
+  if (line.startsWith(',"stream":"stdout","msg":"', sEnd + 1)) stream = 'stdout';
+  else if (line.startsWith(',"stream":"stderr","msg":"', sEnd + 1)) stream = 'stderr';
+  else return null;
+  i = sEnd + 27;
+  let partial = false;
+  let mEnd: number;
+  if (line.endsWith('"}')) mEnd = line.length - 2;
+  else if (line.endsWith('","partial":true}')) {
+    mEnd = line.length - 17;
+    partial = true;
+  } else return null;
+  if (mEnd < i) return null;
+  const msg = line.slice(i, mEnd);
+  if (msg.includes('\\') || msg.includes('"')) return null;
+  const e: V2Entry = { seq, time, source, stream, msg };
+  if (partial) e.partial = true;
+  return e;
+}
+
+/** Any v2 line as a record: the fast decoder first, JSON.parse for the rest. */
+export function decodeRecord(line: string): V2Record {
+  return decodeEntry(line) ?? parseRecord(line);
+}
+
+// Encoders of the v2 records other than entries (without the trailing newline); the key order
+// is part of the protocol (docs/protocol.md).
+
+export function encodeStart(instance: string, oldest: number, next: number): string {
+  return JSON.stringify({ type: 'start', instance, oldest, next });
+}
+
+export function encodeGap(g: Omit<GapRecord, 'type'>): string {
+  return JSON.stringify({ type: 'gap', from: g.from, to: g.to, count: g.count, reason: g.reason, ...(g.previous ? { previous: g.previous } : {}) });
+}
+
+export function encodeEnd(next: number): string {
+  return `{"type":"end","next":${next}}`;
+}
+
+export function encodeError(code: string, message: string): string {
+  return JSON.stringify({ type: 'error', code, message });
+}
+
+export function encodeStats(stats: Omit<StatsRecord, 'type'>): string {
+  return JSON.stringify({ type: 'stats', ...stats });
+}
