@@ -20,6 +20,7 @@
 // Pure module: no I/O.
 
 import { OutOfRangeError } from '../protocol/errors.js';
+import type { SourceCounts } from '../protocol/stats.js';
 import { fastMemory, type FastCopy } from '../wasm/fast-memory.js';
 import { PARTIAL } from './framing.js';
 import { MaxHeap } from './heap.js';
@@ -43,18 +44,10 @@ export interface StoreOptions {
   slack?: number;
 }
 
-export interface SourceInfo {
+export interface SourceInfo extends SourceCounts {
   id: number;
   /** The name exactly as received (may be any bytes). */
   name: Buffer;
-  /** Live entries / message bytes held now. */
-  lines: number;
-  bytes: number;
-  /** Totals since the source first appeared. */
-  totalLines: number;
-  totalBytes: number;
-  evicted: number;
-  partial: number;
   firstSeen: number;
   lastSeen: number;
   /** Position of this source's oldest live entry, -1 if none; entries chain through next[]. */

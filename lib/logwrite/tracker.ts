@@ -9,6 +9,7 @@
 // rolling back a batch that the disk refused.
 
 import { SELF_SOURCE } from '../protocol/constants.js';
+import { formatCursor } from '../protocol/cursor.js';
 import type { GapRecord, StartRecord, V2Entry } from '../protocol/v2.js';
 import type { Line } from './format.js';
 
@@ -102,7 +103,7 @@ export class Tracker {
     if (this.instance === rec.instance) return [];
     if (this.instance !== null && requestedAfter) {
       // memlogd restarted: the server sends a restarted gap next; remember in case it does not
-      const restart = { previous: `${this.instance}:${this.seq}`, instance: rec.instance };
+      const restart = { previous: formatCursor(this.instance, this.seq), instance: rec.instance };
       return [{ source: SELF_SOURCE, out: null, apply: () => { this.restart = restart; } }];
     }
     // First contact (or nothing consumed from the previous instance): take everything it holds.
@@ -203,7 +204,7 @@ export class Tracker {
   /** memlogd restarted: what we were joining is cut, the gap is written, the cursor starts over. */
   private restartSteps(g: GapRecord | null): Step[] {
     const r = this.restart;
-    const previous = g?.previous ?? r?.previous ?? (this.instance !== null ? `${this.instance}:${this.seq}` : undefined);
+    const previous = g?.previous ?? r?.previous ?? (this.instance !== null ? formatCursor(this.instance, this.seq) : undefined);
     const gap: GapRecord = g ?? { type: 'gap', from: 0, to: 0, count: 0, reason: 'restarted', previous };
     const steps = this.cutAll();
     const note = g === null ? 'memlogd sent no restarted gap record' : undefined;

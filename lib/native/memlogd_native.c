@@ -106,6 +106,9 @@ static bool arg_buffer(napi_env env, napi_value v, const char *what, void **data
   (void)argv
 
 #define ARG_INT(i, var, what) int32_t var; if (!arg_int(env, argv[i], what, &var)) return NULL
+/* The common signatures: (fd) and (fd, int). */
+#define FD_ARGS() ARGS(1); ARG_INT(0, fd, "fd must be a number")
+#define FD_INT_ARGS(var) ARGS(2); ARG_INT(0, fd, "fd must be a number"); ARG_INT(1, var, #var " must be a number")
 
 /* Fill a sockaddr_un from a JS string. Returns 0 or -errno: -ENAMETOOLONG if
  * it does not fit sun_path with its NUL, -EINVAL for '' or an embedded NUL
@@ -161,9 +164,7 @@ static napi_value js_bind(napi_env env, napi_callback_info info) { return addr_c
 static napi_value js_connect(napi_env env, napi_callback_info info) { return addr_call(env, info, false); }
 
 static napi_value js_listen(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  ARG_INT(0, fd, "fd must be a number");
-  ARG_INT(1, backlog, "backlog must be a number");
+  FD_INT_ARGS(backlog);
   return rc_or_errno(env, listen(fd, backlog));
 }
 
@@ -171,8 +172,7 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
  * The query server accepts itself, so that it can write to readers with
  * non-blocking sends outside libuv's write queue (see lib/query-server.ts). */
 static napi_value js_accept(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  ARG_INT(0, fd, "fd must be a number");
+  FD_ARGS();
   return rc_or_errno(env, RETRY(accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)));
 }
 
@@ -180,18 +180,14 @@ static napi_value js_accept(napi_env env, napi_callback_info info) {
  * server send its last record, end its side, and keep reading what the client still sends:
  * closing with unread input would make the kernel reset the connection and lose the record. */
 static napi_value js_shutdown(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  ARG_INT(0, fd, "fd must be a number");
-  ARG_INT(1, how, "how must be a number");
+  FD_INT_ARGS(how);
   return rc_or_errno(env, shutdown(fd, how));
 }
 
 /* setSendBuffer(fd, bytes) -> granted bytes | -errno. SO_SNDBUFFORCE first (root may exceed
  * net.core.wmem_max), then SO_SNDBUF (clamped by the kernel). Returns what the kernel set. */
 static napi_value js_setSendBuffer(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  ARG_INT(0, fd, "fd must be a number");
-  ARG_INT(1, bytes, "bytes must be a number");
+  FD_INT_ARGS(bytes);
   if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0 &&
       setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes)) < 0)
     return neg_errno(env);
@@ -205,8 +201,7 @@ static napi_value js_setSendBuffer(napi_env env, napi_callback_info info) {
  * rendered '@name' (the ss(8) convention) since JS strings cannot start
  * with the kernel's NUL marker usefully. */
 static napi_value js_getsockname(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  ARG_INT(0, fd, "fd must be a number");
+  FD_ARGS();
   struct sockaddr_un sa;
   socklen_t len = sizeof(sa);
   memset(&sa, 0, sizeof(sa));
@@ -368,8 +363,7 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
  * EINTR, and a retry could close an fd another thread just got. Like libuv,
  * EINTR (and EINPROGRESS) therefore count as success. */
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  ARG_INT(0, fd, "fd must be a number");
+  FD_ARGS();
   if (close(fd) < 0 && errno != EINTR && errno != EINPROGRESS) return neg_errno(env);
   return num(env, 0);
 }
@@ -389,8 +383,7 @@ static napi_value js_setNonBlocking(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_setCloexec(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  ARG_INT(0, fd, "fd must be a number");
+  FD_ARGS();
   int fl = fcntl(fd, F_GETFD);
   if (fl < 0) return neg_errno(env);
   if (!(fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0) return neg_errno(env);
@@ -407,8 +400,7 @@ static napi_value js_setPassCred(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_peerCred(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  ARG_INT(0, fd, "fd must be a number");
+  FD_ARGS();
   struct ucred c;
   socklen_t len = sizeof(c);
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) < 0) return neg_errno(env);
@@ -421,8 +413,7 @@ static napi_value js_peerCred(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_fdFlags(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  ARG_INT(0, fd, "fd must be a number");
+  FD_ARGS();
   int fdfl = fcntl(fd, F_GETFD);
   if (fdfl < 0) return neg_errno(env);
   int fl = fcntl(fd, F_GETFL);

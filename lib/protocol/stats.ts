@@ -15,14 +15,21 @@ export interface StoreStats {
   evicted: number;
 }
 
-export interface SourceStats {
-  name: string;
+/** What the store counts per source (also the store's own per-source record). */
+export interface SourceCounts {
+  /** Live entries / message bytes held now. */
   lines: number;
   bytes: number;
+  /** Totals since the source first appeared. */
   totalLines: number;
   totalBytes: number;
   evicted: number;
+  /** Entries that are pieces of a longer line. */
   partial: number;
+}
+
+export interface SourceStats extends SourceCounts {
+  name: string;
   /** Who last handed over an fd for this source (-1: not known), and fds open now. */
   pid: number;
   uid: number;
