@@ -7,7 +7,7 @@ import { jsonString } from '../../../lib/protocol/json.js';
 import { readStats } from '../../../lib/protocol/stats.js';
 import {
   V2Encoder, decodeEntry, decodeRecord, encodeEnd, encodeError, encodeGap, encodeRequest, encodeStart, parseRecord, parseRequest,
-  type GapRecord,
+  type GapRecord, type QueryRequest,
 } from '../../../lib/protocol/v2.js';
 import { exitStatusOf, EXIT_CONNECT, EXIT_ERROR, EXIT_USAGE } from '../../../lib/cli/exit.js';
 
@@ -25,7 +25,7 @@ const bad = (line: string) => {
 describe('v2 requests', () => {
   it('accept every documented field', () => {
     const r = { mode: 'dump+follow', after: 'ab12:7', sources: ['web*'], exclude: ['memlogd'], stream: 'stderr',
-      since: '2026-11-21T05:00:00Z', until: '2026-11-21T06:00:00.5Z', tail: 10, grep: 'a|b' } as const;
+      since: '2026-11-21T05:00:00Z', until: '2026-11-21T06:00:00.5Z', tail: 10, grep: 'a|b' } satisfies QueryRequest;
     expect(parseRequest(JSON.stringify(r))).toEqual(r);
     expect(encodeRequest(r).toString()).toBe(JSON.stringify(r) + '\n');
   });
