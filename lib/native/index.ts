@@ -69,6 +69,8 @@ export interface NativeBinding {
   pollModify(handle: PollHandle, events: number): number;
   setSendBuffer(fd: number, bytes: number): number;
   shutdown(fd: number, how: number): number;
+  read(fd: number, buf: Buffer, offset: number, length: number): number;
+  clockGettime(id: number): [number, number] | number;
 }
 
 const ADDON = join('build', 'Release', 'memlogd_native.node');
@@ -259,4 +261,24 @@ export function shutdown(fd: number, how: number): void {
 /** Undo pollUnref. */
 export function pollRef(handle: PollHandle): void {
   addon().pollRef(handle);
+}
+
+/**
+ * One read(2) into buf[offset, offset + length) without blocking (fd must be non-blocking): the
+ * bytes read, 0 at end of file, null when nothing is ready. Throws other errors (EPIPE from
+ * /dev/kmsg: records were overwritten before they were read).
+ */
+export function read(fd: number, buf: Buffer, offset = 0, length = buf.length - offset): number | null {
+  const r = addon().read(fd, buf, offset, length);
+  if (r === EAGAIN || r === EWOULDBLOCK) return null;
+  return check(r, 'read');
+}
+
+export const CLOCK_REALTIME = 0;
+export const CLOCK_MONOTONIC = 1;
+export const CLOCK_BOOTTIME = 7;
+
+/** clock_gettime(id) as [sec, nsec]. */
+export function clockGettime(id: number): [sec: number, nsec: number] {
+  return check(addon().clockGettime(id), 'clock_gettime');
 }

@@ -3,8 +3,9 @@
  *
  * Node's `net` cannot do SOCK_DGRAM unix sockets, SCM_RIGHTS fd passing,
  * SO_PASSCRED/SCM_CREDENTIALS or SO_PEERCRED, so this addon wraps exactly
- * those syscalls and nothing more. There is no policy here: the TypeScript
- * side (lib/native.ts) decides what an error means.
+ * those syscalls, plus a non-blocking read() for fds Node will not read on its
+ * event loop (/dev/kmsg) and clock_gettime, and nothing more. There is no policy
+ * here: the TypeScript side (lib/native/index.ts) decides what an error means.
  *
  * Conventions for every export:
  *   - A syscall failure is reported by RETURNING a negative errno (a JS
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Linux's SCM_MAX_FD: the most fds one SCM_RIGHTS message can carry. */
@@ -425,6 +427,38 @@ static napi_value js_fdFlags(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* read(fd, buf, offset, length) -> bytes read (0 at end of file) | -errno. One read(2) into
+ * buf[offset, offset+length). For fds Node cannot read without a thread-pool thread or a
+ * stream it refuses: a character device such as /dev/kmsg, whose ABI is one record per read
+ * (-EINVAL if the buffer is too small, -EPIPE when records were overwritten), polled for
+ * readiness with pollStart. The fd should be non-blocking: a blocking one blocks the loop. */
+static napi_value js_read(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  ARG_INT(0, fd, "fd must be a number");
+  void *data = NULL;
+  size_t len = 0;
+  if (!arg_buffer(env, argv[1], "buf must be a Buffer", &data, &len)) return NULL;
+  ARG_INT(2, offset, "offset must be a number");
+  ARG_INT(3, length, "length must be a number");
+  if (offset < 0 || length < 0 || (size_t)offset + (size_t)length > len) return num(env, -EINVAL);
+  return rc_or_errno(env, RETRY(read(fd, (char *)data + offset, (size_t)length)));
+}
+
+/* clockGettime(id) -> [sec, nsec] | -errno. Node has Date.now() (milliseconds of
+ * CLOCK_REALTIME) and hrtime (CLOCK_MONOTONIC) but not the realtime clock to the microsecond,
+ * nor CLOCK_BOOTTIME: kernel log times need both. */
+static napi_value js_clockGettime(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  ARG_INT(0, id, "id must be a number");
+  struct timespec ts;
+  if (clock_gettime((clockid_t)id, &ts) < 0) return neg_errno(env);
+  napi_value arr;
+  NAPI(napi_create_array_with_length(env, 2, &arr));
+  NAPI(napi_set_element(env, arr, 0, num(env, (int64_t)ts.tv_sec)));
+  NAPI(napi_set_element(env, arr, 1, num(env, (int64_t)ts.tv_nsec)));
+  return arr;
+}
+
 /* ---- readiness through libuv ------------------------------------------- */
 
 /*
@@ -613,6 +647,7 @@ static napi_value init(napi_env env, napi_value exports) {
     FN(close), FN(setNonBlocking), FN(setCloexec), FN(setPassCred),
     FN(peerCred), FN(fdFlags), FN(pollStart), FN(pollStop), FN(pollUnref),
     FN(pollRef), FN(accept), FN(pollModify), FN(setSendBuffer), FN(shutdown),
+    FN(read), FN(clockGettime),
   };
 #undef FN
   NAPI(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
