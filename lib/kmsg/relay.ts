@@ -75,6 +75,13 @@ export class Position {
     if (this.expected !== null) this.skipBelow = Math.max(this.skipBelow === Infinity ? 0 : this.skipBelow, this.expected);
   }
 
+  /** What happens to the records the kernel holds at the start, in words. */
+  describe(recs: KmsgRecord[]): string {
+    const relayed = recs.filter((r) => r.seq < 0 || r.seq >= this.skipBelow).length;
+    const skipped = recs.length - relayed;
+    return `${recs.length} records held, ${relayed} to relay${skipped ? `, ${skipped} relayed before or not wanted` : ''}`;
+  }
+
   copy(): Position {
     return Object.assign(Object.create(Position.prototype) as Position, this);
   }
@@ -191,6 +198,7 @@ export class Relay {
       reader.drain(Infinity);
       const last = pending.length > 0 ? pending[pending.length - 1].seq : -1;
       this.pos.liveFrom(last >= 0 ? last + 1 : this.pos.expected);
+      this.notice(`reading ${device}: ${this.pos.describe(pending)}`);
       flush();
       live = true;
       if (signal?.aborted) return finish();
