@@ -3,8 +3,9 @@
 // `(1234) - 2026-12-02T01:53:59.566131Z: err: <text> [SUBSYSTEM=acpi DEVICE=+acpi:PNP0A08:00]`.
 // Pure.
 
+import { severityName } from '../protocol/severity.js';
 import { formatTime } from '../protocol/time.js';
-import { LEVELS, type KmsgRecord } from './record.js';
+import type { KmsgRecord } from './record.js';
 
 /** RFC3339 in UTC from microseconds since the epoch (trailing zeros trimmed, like every time we print). */
 export function formatWallUs(wallUs: number): string {
@@ -12,14 +13,10 @@ export function formatWallUs(wallUs: number): string {
   return formatTime(sec, Math.round(wallUs - sec * 1e6) * 1000);
 }
 
-export function levelName(level: number): string {
-  return LEVELS[level] ?? String(level);
-}
-
 /** One record as one line (no newline); dict: attach the dictionary or leave it out. */
 export function formatRecord(rec: KmsgRecord, wallUs: number, dict = true): string {
   const tail = dict && rec.dict.length > 0 ? ` [${rec.dict.join(' ')}]` : '';
-  return `(${rec.seq}) - ${formatWallUs(wallUs)}: ${levelName(rec.level)}: ${rec.text}${tail}`;
+  return `(${rec.seq}) - ${formatWallUs(wallUs)}: ${severityName(rec.level)}: ${rec.text}${tail}`;
 }
 
 /** The line that reports records the kernel overwrote before kmsg read them. */

@@ -5,9 +5,6 @@
 // DEL and the backslash escaped, so one record stays one line, safe on a terminal, and
 // unambiguous (a literal `\x41` in a message is `\x5cx41`). Pure.
 
-/** Syslog level names, by number (`prio & 7`). */
-export const LEVELS = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
-
 export interface KmsgRecord {
   /** Syslog priority: facility * 8 + level (the kernel's own messages have facility 0). */
   prio: number;

@@ -14,6 +14,7 @@ export * from './errors.js';
 export * from './gap.js';
 export * from './glob.js';
 export * from './json.js';
+export * from './severity.js';
 export * from './stats.js';
 export * from './time.js';
 export * from './v1.js';

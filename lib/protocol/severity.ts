@@ -1,0 +1,51 @@
+// Severities and facilities (RFC 5424, the numbers syslog(3) uses), their names, and what an
+// entry's severity is when its source did not say: derived from its stream, as Docker's syslog
+// driver does (stdout info, stderr err). Pure.
+
+/** RFC 5424 severities, 0 (emergency) to 7 (debug), by the names syslog(3) and journalctl use. */
+export const SEVERITIES = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
+export type SeverityName = (typeof SEVERITIES)[number];
+
+/** Other names people use for the same levels (journalctl and syslog accept them too). */
+const ALIASES: Record<string, number> = { panic: 0, critical: 2, error: 3, warn: 4, informational: 6 };
+
+/** RFC 5424 facilities 0-23 by name. */
+export const FACILITIES = [
+  'kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp',
+  'ntp', 'security', 'console', 'solaris-cron', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7',
+] as const;
+
+/** Severity of an entry from stdout when the source says nothing. */
+export const STDOUT_SEVERITY = 6; // info
+/** Severity of an entry from stderr when the source says nothing (Docker's syslog driver: err). */
+export const STDERR_SEVERITY = 3; // err
+
+/** The default severity of a stream. */
+export function streamSeverity(stream: 'stdout' | 'stderr'): number {
+  return stream === 'stdout' ? STDOUT_SEVERITY : STDERR_SEVERITY;
+}
+
+/** A severity given as a name (`err`, `warning`, `error`, ...) or a number 0-7; null when it is neither. */
+export function parseSeverity(v: string): number | null {
+  const s = v.trim().toLowerCase();
+  if (/^[0-7]$/.test(s)) return Number(s);
+  const i = (SEVERITIES as readonly string[]).indexOf(s);
+  if (i >= 0) return i;
+  return ALIASES[s] ?? null;
+}
+
+/** A facility given as a name (`daemon`, `local0`, ...) or a number 0-23; null when it is neither. */
+export function parseFacility(v: string): number | null {
+  const s = v.trim().toLowerCase();
+  if (/^\d{1,2}$/.test(s) && Number(s) <= 23) return Number(s);
+  const i = (FACILITIES as readonly string[]).indexOf(s);
+  return i >= 0 ? i : null;
+}
+
+export function severityName(n: number): string {
+  return SEVERITIES[n] ?? String(n);
+}
+
+export function facilityName(n: number): string {
+  return FACILITIES[n] ?? String(n);
+}
