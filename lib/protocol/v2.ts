@@ -110,7 +110,13 @@ export interface StartRecord { type: 'start'; instance: string; oldest: number; 
 export interface GapRecord { type: 'gap'; from: number; to: number; count: number; reason: GapReason; previous?: string }
 export interface EndRecord { type: 'end'; next: number }
 export interface ErrorRecord { type: 'error'; code: string; message: string }
-export interface V2Entry { seq: number; time: string; source: string; stream: Stream; msg: string; partial?: boolean; type?: undefined }
+export interface V2Entry {
+  seq: number; time: string; source: string; stream: Stream; msg: string; partial?: boolean; type?: undefined;
+  /** 0-7 (RFC 5424), when the daemon knows it; otherwise a client uses streamSeverity(stream). */
+  severity?: number;
+  /** 0-23 (RFC 5424), when the daemon knows it. */
+  facility?: number;
+}
 export type V2Record = V2Entry | StartRecord | GapRecord | EndRecord | ErrorRecord | ReceivedStats;
 
 /** One NDJSON line of a v2 answer; throws ProtocolError(ERR_MEMLOGD_PROTOCOL) if it is none. */
@@ -133,7 +139,8 @@ export function parseRecord(line: string): V2Record {
 /**
  * A v2 entry line in the exact shape memlogd writes it (V2Encoder), read without JSON.parse when
  * no string in it needs unescaping (most lines); anything else (other records, escapes, another
- * key order) returns null and goes through parseRecord.
+ * key order, a field it does not know such as `severity`) returns null and goes through
+ * parseRecord, so a daemon that adds fields is still read correctly.
  */
 export function decodeEntry(line: string): V2Entry | null {
   if (!line.startsWith('{"seq":')) return null;

@@ -101,6 +101,19 @@ describe('records', () => {
     }
     expect(decodeEntry('{"type":"end","next":1}')).toBeNull();
   });
+  it('an entry with fields the fast decoder does not know (severity, facility, anything new) is read by JSON.parse', () => {
+    const lines = [
+      '{"seq":5,"time":"2026-11-21T05:40:00.5Z","source":"web","stream":"stderr","severity":3,"msg":"boom"}',
+      '{"seq":5,"time":"2026-11-21T05:40:00.5Z","source":"web","stream":"stderr","severity":3,"facility":16,"msg":"boom"}',
+      '{"seq":5,"time":"2026-11-21T05:40:00.5Z","source":"web","stream":"stderr","msg":"boom","extra":"x"}',
+      '{"seq":5,"time":"2026-11-21T05:40:00.5Z","source":"web","stream":"stderr","msg":"boom","partial":true,"more":1}',
+    ];
+    for (const line of lines) {
+      expect(decodeEntry(line)).toBeNull();
+      expect(decodeRecord(line)).toEqual(JSON.parse(line));
+    }
+    expect(decodeRecord(lines[1])).toMatchObject({ severity: 3, facility: 16, msg: 'boom' });
+  });
   it('a stats record is checked once: wrong types are dropped, missing parts stay missing', () => {
     const r = parseRecord(JSON.stringify({ type: 'stats', instance: 'ab', uptime: 'x', store: { lines: 3, bytes: '9' }, sources: [{ name: 'a', pid: 5 }] }));
     expect(r).toEqual({ type: 'stats', instance: 'ab', store: { lines: 3 }, sources: [{ name: 'a', pid: 5 }], readers: undefined });
