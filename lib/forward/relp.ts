@@ -1,0 +1,195 @@
+// The RELP client (librelp's protocol; framing.ts has the frame format): a session is opened
+// with `open` (offering `commands=syslog`), then every message is a `syslog` command the server
+// answers with `200 OK` once it took it (rsyslog with a Direct queue: once its action wrote it).
+// Up to `window` commands are in flight; responses come in order. A session ends with `close`;
+// the server ends one with `serverclose` (rsyslog does on shutdown). There is no resuming a
+// session: after a break the unacknowledged messages are sent again on a new one.
+
+import type net from 'node:net';
+import { LF, nextTxnr, relpFrame, relpHeader, relpResponse, RelpParser, type RelpFrame } from './framing.js';
+import { openSocket } from './socket.js';
+import { CONNECT_TIMEOUT_MS, type Transport, type TransportHandler } from './transport.js';
+import type { Destination } from './uri.js';
+
+/** What we tell the server we are (librelp shows it in its logs). */
+const SOFTWARE = 'logforward,0.1.0,https://github.com/linuxkit/linuxkit';
+const OPEN_OFFERS = `relp_version=0\nrelp_software=${SOFTWARE}\ncommands=syslog`;
+/** Bytes queued in one batch before it is written. */
+const BATCH_BYTES = 64 * 1024;
+
+export class RelpTransport implements Transport {
+  readonly settles = 'ack';
+  readonly unsure = 0;
+  private readonly parser = new RelpParser();
+  private txnr = 1; // the open command's
+  /** txnr and message id of every command in flight, oldest first (ring: head index). */
+  private readonly inflightTxnr: number[] = [];
+  private readonly inflightId: number[] = [];
+  private head = 0;
+  private frames: Buffer[] = [];
+  private frameBytes = 0;
+  private written = 0;
+  private dead = false;
+  private opened: ((err: Error | null) => void) | null = null;
+  private closing: { txnr: number; done: () => void } | null = null;
+  private idle: (() => void) | null = null;
+
+  private constructor(private readonly sock: net.Socket, private readonly h: TransportHandler, private readonly window: number) {
+    sock.on('data', (chunk: Buffer) => this.onData(chunk));
+    sock.on('drain', () => h.drain());
+    sock.on('end', () => this.fail(new Error('the server closed the connection')));
+    sock.on('error', (err) => this.fail(err));
+    sock.on('close', () => this.fail(new Error('the connection closed')));
+  }
+
+  /** Connects and opens a session; rejects when the server does not take syslog messages over RELP. */
+  static async open(d: Destination, h: TransportHandler): Promise<RelpTransport> {
+    const sock = await openSocket(d, CONNECT_TIMEOUT_MS);
+    const t = new RelpTransport(sock, h, d.window);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => t.opened?.(new Error(`no answer to the RELP open within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+      t.opened = (err) => {
+        clearTimeout(timer);
+        t.opened = null;
+        if (err) {
+          t.dead = true;
+          sock.destroy();
+          reject(err);
+        } else resolve();
+      };
+      sock.write(relpFrame(t.txnr, 'open', OPEN_OFFERS));
+    });
+    return t;
+  }
+
+  private get inflight(): number {
+    return this.inflightTxnr.length - this.head;
+  }
+
+  get ready(): boolean {
+    return !this.dead && this.closing === null && this.inflight < this.window && !this.sock.writableNeedDrain && this.frameBytes < BATCH_BYTES;
+  }
+
+  get offset(): number {
+    return this.written + this.frameBytes;
+  }
+
+  send(id: number, msg: Buffer): void {
+    this.txnr = nextTxnr(this.txnr);
+    const header = relpHeader(this.txnr, 'syslog', msg.length);
+    this.frames.push(header, msg, LF);
+    this.frameBytes += header.length + msg.length + 1;
+    this.inflightTxnr.push(this.txnr);
+    this.inflightId.push(id);
+  }
+
+  batch(fn: () => void): void {
+    fn();
+    if (this.frames.length === 0 || this.dead) return;
+    const frames = this.frames;
+    this.frames = [];
+    this.written += this.frameBytes;
+    this.frameBytes = 0;
+    this.sock.cork();
+    for (const f of frames) this.sock.write(f);
+    this.sock.uncork();
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames: RelpFrame[];
+    try {
+      frames = this.parser.push(chunk);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    let acked = -1;
+    for (const f of frames) {
+      if (this.dead) return;
+      if (f.command === 'serverclose') {
+        // librelp follows its answer to our close with one; any other is the server going away
+        if (this.closing) continue;
+        this.fail(new Error('the server closed the RELP session (serverclose)'));
+        return;
+      }
+      if (f.command !== 'rsp') {
+        this.fail(new Error(`unexpected RELP command from the server: ${f.command}`));
+        return;
+      }
+      const r = relpResponse(f.data);
+      if (this.opened && f.txnr === 1) {
+        this.opened(r.code === 200 && /^commands=(?:.*,)?syslog(?:,|$)/m.test(r.text) ? null
+          : new Error(`the server refused the RELP session: ${r.code || ''} ${r.text.split('\n')[0]}`.trim()));
+        continue;
+      }
+      if (this.closing && f.txnr === this.closing.txnr) {
+        this.closing.done();
+        continue;
+      }
+      if (this.inflight === 0 || this.inflightTxnr[this.head] !== f.txnr) {
+        this.fail(new Error(`RELP response for transaction ${f.txnr}, which is not the oldest in flight`));
+        return;
+      }
+      if (r.code !== 200) {
+        this.fail(new Error(`the server did not take a message: ${r.code} ${r.text}`));
+        return;
+      }
+      acked = this.inflightId[this.head++];
+    }
+    if (this.head > 1024 && this.head * 2 > this.inflightTxnr.length) {
+      this.inflightTxnr.splice(0, this.head);
+      this.inflightId.splice(0, this.head);
+      this.head = 0;
+    }
+    if (acked >= 0) this.h.acked(acked);
+    if (this.inflight === 0) this.idle?.();
+  }
+
+  end(timeoutMs: number): Promise<boolean> {
+    if (this.dead) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let allAcked = false;
+      const finish = () => {
+        clearTimeout(timer);
+        this.idle = null;
+        this.closing = null;
+        this.dead = true;
+        this.sock.destroy();
+        resolve(allAcked);
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      const close = () => {
+        allAcked = true;
+        this.idle = null;
+        this.txnr = nextTxnr(this.txnr);
+        this.closing = { txnr: this.txnr, done: finish };
+        this.sock.write(relpFrame(this.txnr, 'close'));
+      };
+      this.failHook = finish;
+      if (this.inflight === 0) close();
+      else this.idle = close;
+    });
+  }
+
+  /** While ending: a broken connection finishes the ending instead of reporting a failure. */
+  private failHook: (() => void) | null = null;
+
+  destroy(): void {
+    this.sock.destroy();
+  }
+
+  private fail(err: Error): void {
+    if (this.dead) return;
+    if (this.opened) {
+      this.opened(err);
+      return;
+    }
+    if (this.failHook) {
+      this.failHook();
+      return;
+    }
+    this.dead = true;
+    this.sock.destroy();
+    this.h.closed(err);
+  }
+}

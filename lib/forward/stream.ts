@@ -1,0 +1,101 @@
+// TCP (RFC 6587) and TLS (RFC 5425) transports: octet-counted messages on a stream the server
+// never answers on. Settlement by window (see transport.ts): the sender hears how many bytes were
+// handed to the kernel, and treats the last `unsure` of them as possibly lost.
+
+import type net from 'node:net';
+import { octetPrefix } from './framing.js';
+import { kernelUnsureBytes, openSocket } from './socket.js';
+import { CONNECT_TIMEOUT_MS, type Transport, type TransportHandler } from './transport.js';
+import type { Destination } from './uri.js';
+
+/** Bytes queued in one batch before it is written (one writev). */
+const BATCH_BYTES = 64 * 1024;
+
+export class StreamTransport implements Transport {
+  readonly settles = 'window';
+  private frames: Buffer[] = [];
+  private frameBytes = 0;
+  /** Bytes passed to write() on this connection. */
+  private written = 0;
+  private dead = false;
+  private ending: ((ok: boolean) => void) | null = null;
+
+  private constructor(private readonly sock: net.Socket, private readonly h: TransportHandler, readonly unsure: number) {
+    sock.on('drain', () => h.drain());
+    // A syslog server sends nothing on this stream; reading notices its FIN.
+    sock.on('data', () => {});
+    sock.on('end', () => {
+      if (this.ending) this.ending(true); // it read everything up to our FIN, then closed
+      else this.fail(new Error('the server closed the connection'));
+    });
+    sock.on('error', (err) => this.fail(err));
+    sock.on('close', () => this.fail(null));
+  }
+
+  static async open(d: Destination, h: TransportHandler): Promise<StreamTransport> {
+    const sock = await openSocket(d, CONNECT_TIMEOUT_MS);
+    return new StreamTransport(sock, h, d.unsure ?? kernelUnsureBytes());
+  }
+
+  get ready(): boolean {
+    return !this.dead && !this.sock.writableNeedDrain && this.frameBytes < BATCH_BYTES;
+  }
+
+  get offset(): number {
+    return this.written + this.frameBytes;
+  }
+
+  send(_id: number, msg: Buffer): void {
+    const prefix = octetPrefix(msg.length);
+    this.frames.push(prefix, msg);
+    this.frameBytes += prefix.length + msg.length;
+  }
+
+  batch(fn: () => void): void {
+    fn();
+    if (this.frames.length === 0 || this.dead) return;
+    const frames = this.frames;
+    this.frames = [];
+    this.written += this.frameBytes;
+    this.frameBytes = 0;
+    const end = this.written;
+    this.sock.cork();
+    for (let i = 0; i < frames.length - 1; i++) this.sock.write(frames[i]);
+    // Called once this batch (and everything before it) is in the kernel.
+    this.sock.write(frames[frames.length - 1], (err) => {
+      if (!err && !this.dead) this.h.flushed(end);
+    });
+    this.sock.uncork();
+  }
+
+  end(timeoutMs: number): Promise<boolean> {
+    if (this.dead) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const finish = (ok: boolean) => {
+        clearTimeout(timer);
+        this.ending = null;
+        this.dead = true;
+        this.sock.destroy();
+        resolve(ok);
+      };
+      this.ending = finish;
+      this.sock.end();
+    });
+  }
+
+  destroy(): void {
+    this.sock.destroy();
+  }
+
+  private fail(err: Error | null): void {
+    if (this.ending) {
+      this.ending(false);
+      return;
+    }
+    if (this.dead) return;
+    this.dead = true;
+    this.sock.destroy();
+    this.h.closed(err ?? new Error('the connection closed'));
+  }
+}
