@@ -179,6 +179,8 @@ export interface RunningRsyslog extends RunningServer {
   internal: () => string;
   /** The lines an input wrote so far (its `<input>.log`). */
   lines: (input: InputName) => string[];
+  /** How many lines an input wrote so far (read incrementally: cheap to poll). */
+  count: (input: InputName) => number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -281,6 +283,34 @@ export async function startRsyslog(o: RsyslogOptions, timeoutMs = 15_000): Promi
     ...s,
     internal: () => readText(path.join(dir, 'internal.log')),
     lines: (input) => readText(path.join(dir, `${input}.log`)).split('\n').slice(0, -1),
+    count: lineCounter((input) => path.join(dir, `${input}.log`)),
+  };
+}
+
+/** Counts the lines of growing files, reading only what was added since the last call. */
+export function lineCounter<K extends string>(fileOf: (k: K) => string): (k: K) => number {
+  const seen = new Map<K, { offset: number; lines: number }>();
+  const buf = Buffer.alloc(1 << 20);
+  return (k) => {
+    const c = seen.get(k) ?? { offset: 0, lines: 0 };
+    seen.set(k, c);
+    let fd: number;
+    try {
+      fd = fs.openSync(fileOf(k), 'r');
+    } catch {
+      return c.lines;
+    }
+    try {
+      for (;;) {
+        const n = fs.readSync(fd, buf, 0, buf.length, c.offset);
+        if (n === 0) break;
+        c.offset += n;
+        for (let i = buf.indexOf(10); i >= 0 && i < n; i = buf.indexOf(10, i + 1)) c.lines++;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return c.lines;
   };
 }
 

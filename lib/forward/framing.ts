@@ -10,9 +10,9 @@
 // every command with `TXNR rsp DATALEN SP <code> [SP text][LF data]`, and may announce the end
 // of the session with the unsolicited `0 serverclose 0`.
 
-/** The `MSG-LEN SP` prefix of one octet-counted message. */
-export function octetPrefix(msgBytes: number): Buffer {
-  return Buffer.from(`${msgBytes} `, 'latin1');
+/** One octet-counted message: `MSG-LEN SP SYSLOG-MSG`; bytes is the message's UTF-8 length. */
+export function octetFrame(text: string, bytes: number): string {
+  return `${bytes} ${text}`;
 }
 
 /** Largest RELP transaction number; the one after it is 1. */
@@ -22,23 +22,26 @@ export function nextTxnr(txnr: number): number {
   return txnr >= RELP_MAX_TXNR ? 1 : txnr + 1;
 }
 
-/** The header of a RELP frame, up to and including the SP before DATA (or the LF when there is none). */
-export function relpHeader(txnr: number, command: string, dataBytes: number): Buffer {
-  return Buffer.from(dataBytes > 0 ? `${txnr} ${command} ${dataBytes} ` : `${txnr} ${command} 0\n`, 'latin1');
+/** A `syslog` command carrying one message; bytes is the message's UTF-8 length. */
+export function relpSyslogFrame(txnr: number, text: string, bytes: number): string {
+  return `${txnr} syslog ${bytes} ${text}\n`;
 }
 
-export const LF = Buffer.from('\n');
-
-/** A whole RELP frame (header, data, trailer) as one buffer (for small control frames). */
+/** A whole RELP frame (for the control commands: open, close). */
 export function relpFrame(txnr: number, command: string, data = ''): Buffer {
-  const d = Buffer.from(data, 'utf8');
-  return d.length ? Buffer.concat([relpHeader(txnr, command, d.length), d, LF]) : relpHeader(txnr, command, 0);
+  const n = Buffer.byteLength(data);
+  return Buffer.from(n > 0 ? `${txnr} ${command} ${n} ${data}\n` : `${txnr} ${command} 0\n`, 'utf8');
 }
 
 export interface RelpFrame {
   txnr: number;
   command: string;
   data: Buffer;
+}
+
+/** Does a response's data start with `200` (OK)? Checked on the bytes: every acknowledgement goes through here. */
+export function relpOk(data: Buffer): boolean {
+  return data.length >= 3 && data[0] === 0x32 && data[1] === 0x30 && data[2] === 0x30 && (data.length === 3 || data[3] === 0x20 || data[3] === 0x0a);
 }
 
 /** A response's code (200 OK, 500 error) and text; code 0 when the data is empty (librelp's answer to `close`). */

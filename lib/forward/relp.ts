@@ -6,9 +6,9 @@
 // session: after a break the unacknowledged messages are sent again on a new one.
 
 import type net from 'node:net';
-import { LF, nextTxnr, relpFrame, relpHeader, relpResponse, RelpParser, type RelpFrame } from './framing.js';
-import { openSocket } from './socket.js';
-import { CONNECT_TIMEOUT_MS, type Transport, type TransportHandler } from './transport.js';
+import { nextTxnr, relpFrame, relpOk, relpResponse, RelpParser, relpSyslogFrame, type RelpFrame } from './framing.js';
+import { CONNECT_TIMEOUT_MS, openSocket } from './socket.js';
+import type { Transport, TransportHandler } from './transport.js';
 import type { Destination } from './uri.js';
 
 /** What we tell the server we are (librelp shows it in its logs). */
@@ -26,7 +26,7 @@ export class RelpTransport implements Transport {
   private readonly inflightTxnr: number[] = [];
   private readonly inflightId: number[] = [];
   private head = 0;
-  private frames: Buffer[] = [];
+  private frames: string[] = [];
   private frameBytes = 0;
   private written = 0;
   private dead = false;
@@ -74,15 +74,18 @@ export class RelpTransport implements Transport {
     return this.written + this.frameBytes;
   }
 
-  send(id: number, msg: Buffer): void {
+  send(id: number, text: string, bytes: number): void {
     this.txnr = nextTxnr(this.txnr);
-    const header = relpHeader(this.txnr, 'syslog', msg.length);
-    this.frames.push(header, msg, LF);
-    this.frameBytes += header.length + msg.length + 1;
+    const frame = relpSyslogFrame(this.txnr, text, bytes);
+    this.frames.push(frame);
+    this.frameBytes += frame.length - text.length + bytes;
     this.inflightTxnr.push(this.txnr);
     this.inflightId.push(id);
   }
 
+  // Every acknowledgement chunk sends what the window allows at once. Waiting for half the window
+  // to refill in bigger writes was measured 10 times slower: the server's small answers then wait
+  // on its Nagle algorithm for our delayed ACK.
   batch(fn: () => void): void {
     fn();
     if (this.frames.length === 0 || this.dead) return;
@@ -90,9 +93,7 @@ export class RelpTransport implements Transport {
     this.frames = [];
     this.written += this.frameBytes;
     this.frameBytes = 0;
-    this.sock.cork();
-    for (const f of frames) this.sock.write(f);
-    this.sock.uncork();
+    this.sock.write(frames.join(''));
   }
 
   private onData(chunk: Buffer): void {
@@ -116,8 +117,8 @@ export class RelpTransport implements Transport {
         this.fail(new Error(`unexpected RELP command from the server: ${f.command}`));
         return;
       }
-      const r = relpResponse(f.data);
       if (this.opened && f.txnr === 1) {
+        const r = relpResponse(f.data);
         this.opened(r.code === 200 && /^commands=(?:.*,)?syslog(?:,|$)/m.test(r.text) ? null
           : new Error(`the server refused the RELP session: ${r.code || ''} ${r.text.split('\n')[0]}`.trim()));
         continue;
@@ -130,7 +131,8 @@ export class RelpTransport implements Transport {
         this.fail(new Error(`RELP response for transaction ${f.txnr}, which is not the oldest in flight`));
         return;
       }
-      if (r.code !== 200) {
+      if (!relpOk(f.data)) {
+        const r = relpResponse(f.data);
         this.fail(new Error(`the server did not take a message: ${r.code} ${r.text}`));
         return;
       }

@@ -26,10 +26,15 @@ export function pri(facility: number, severity: number): number {
  * into the next second.
  */
 export function timestamp5424(time: string): string {
+  if (time === last.time) return last.ts; // a chunk of lines shares its receive time
   const dot = time.indexOf('.', 19);
-  if (dot < 0 || time.length - dot - 2 <= 6) return time; // no fraction, or at most 6 digits before the Z
-  return time.slice(0, dot + 7) + time.slice(time.length - 1);
+  // no fraction, or at most 6 digits before the Z
+  const ts = dot < 0 || time.length - dot - 2 <= 6 ? time : time.slice(0, dot + 7) + time.slice(time.length - 1);
+  last.time = time;
+  last.ts = ts;
+  return ts;
 }
+const last = { time: '', ts: '' };
 
 /** Escapes a PARAM-VALUE: `"`, `\` and `]` get a backslash (section 6.3.3). */
 export function sdValue(v: string): string {

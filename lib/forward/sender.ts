@@ -15,13 +15,13 @@
 // kernel's buffers for TCP. A destination that is down reads nothing, so it holds no one back.
 
 import { Backoff } from '../client/backoff.js';
-import { Tracker, type Position, type Step } from '../client/tracker.js';
+import { Tracker, type Pending, type Position, type Step } from '../client/tracker.js';
 import { formatCursor } from '../protocol/cursor.js';
 import { entrySeverity } from '../protocol/severity.js';
 import { streamOf } from '../protocol/v1.js';
 import { decodeRecord, type V2Record } from '../protocol/v2.js';
 import { Feed } from './feed.js';
-import { MessageFormatter } from './message.js';
+import { MessageFormatter, type Message } from './message.js';
 import type { ForwardSettings } from './options.js';
 import { reasonOf } from './socket.js';
 import type { SavedDestination } from './state.js';
@@ -33,23 +33,29 @@ const HIGH_BYTES = 1024 * 1024;
 const LOW_BYTES = 256 * 1024;
 /** 'window' transports: positions kept at most every this many bytes (the window is megabytes). */
 const SAMPLE_BYTES = 64 * 1024;
+/** Marks closer together than this reach further ahead; MAX_MARK_AHEAD bounds how far (sequence numbers). */
+const MARK_QUICK_MS = 200;
+const MAX_MARK_AHEAD = 16_384;
 /** How long a graceful end waits for acknowledgements (SIGTERM). */
 const END_TIMEOUT_MS = 3000;
 
-interface Queued {
-  data: Buffer;
-  /** The position just after this message. */
-  pos: Position;
-}
-
-interface InFlight {
+/**
+ * One message, from the queue until it is known to have arrived. It is also a Position: the
+ * position just after it (instance, seq, and the pieces of long lines pending then).
+ */
+interface Msg extends Position {
+  instance: string;
+  text: string;
+  /** UTF-8 length of text. */
+  bytes: number;
+  /** Set when sent: its id on the connection, the connection's byte offset after it, messages sent up to it. */
   id: number;
-  /** Byte offset on the connection after this message. */
   end: number;
-  pos: Position;
-  /** Messages sent on the connection up to this one. */
   count: number;
 }
+
+/** The pending pieces of a position without any (shared: most positions have none). */
+const NO_PENDING: Pending[] = [];
 
 /** What a sender needs from the command that runs it. */
 export interface SenderHost {
@@ -67,13 +73,15 @@ export class Sender {
   private durable: Position;
   /** Every message sent so far is at or before this (instance, seq): recorded in the state before sending beyond it. */
   private sentMark: { instance: string; seq: number } | null;
+  private markedAt = 0;
+  private markAhead = 0;
   /** Messages sent again that the server may already have: counted until `until` is passed, then reported. */
   private resend: { instance: string; until: number; count: number } | null = null;
 
-  private queue: Array<Queued | undefined> = [];
+  private queue: Array<Msg | undefined> = [];
   private qHead = 0;
   private qBytes = 0;
-  private flight: Array<InFlight | undefined> = [];
+  private flight: Array<Msg | undefined> = [];
   private fHead = 0;
   private nextId = 0;
   private sentCount = 0;
@@ -289,7 +297,7 @@ export class Sender {
 
   private apply(steps: Step[]): void {
     for (const s of steps) {
-      let data: Buffer | null = null;
+      let data: Message | null = null;
       const out = s.out;
       if (out?.kind === 'line') {
         const l = out.line;
@@ -302,9 +310,13 @@ export class Sender {
     }
   }
 
-  private enqueue(data: Buffer): void {
-    this.queue.push({ data, pos: this.tracker.position() });
-    this.qBytes += data.length;
+  private enqueue(m: Message): void {
+    const t = this.tracker;
+    this.queue.push({
+      instance: t.instance!, seq: t.seq, pending: t.pending.size === 0 ? NO_PENDING : t.position().pending,
+      text: m.text, bytes: m.bytes, id: -1, end: 0, count: 0,
+    });
+    this.qBytes += m.bytes;
   }
 
   // --- sending ---
@@ -336,32 +348,42 @@ export class Sender {
   private sendOne(t: Transport): void {
     const m = this.queue[this.qHead]!;
     this.queue[this.qHead++] = undefined;
-    this.qBytes -= m.data.length;
-    const p = m.pos;
-    if (!this.sentMark || this.sentMark.instance !== p.instance || this.sentMark.seq < p.seq) this.mark(p);
-    const id = this.nextId++;
-    t.send(id, m.data);
+    this.qBytes -= m.bytes;
+    if (!this.sentMark || this.sentMark.instance !== m.instance || this.sentMark.seq < m.seq) this.mark(m);
+    m.id = this.nextId++;
+    t.send(m.id, m.text, m.bytes);
+    m.text = ''; // sent: only its position is kept
     this.sentCount++;
-    this.lastSent = p;
-    if (this.resend && this.resend.instance === p.instance && p.seq <= this.resend.until) this.resend.count++;
-    const entry: InFlight = { id, end: t.offset, pos: p, count: this.sentCount };
+    m.end = t.offset;
+    m.count = this.sentCount;
+    this.lastSent = m;
+    if (this.resend && this.resend.instance === m.instance && m.seq <= this.resend.until) this.resend.count++;
     // 'window': one position per SAMPLE_BYTES is enough (and the window is megabytes of messages)
     const n = this.flight.length;
-    if (t.settles === 'window' && n - this.fHead >= 2 && this.flight[n - 1]!.end - this.flight[n - 2]!.end < SAMPLE_BYTES) this.flight[n - 1] = entry;
-    else this.flight.push(entry);
+    if (t.settles === 'window' && n - this.fHead >= 2 && this.flight[n - 1]!.end - this.flight[n - 2]!.end < SAMPLE_BYTES) this.flight[n - 1] = m;
+    else this.flight.push(m);
   }
 
-  /** Records in the state file that messages up to the last queued one (of this instance) may be sent. */
-  private mark(p: Position): void {
-    let last = p;
+  /**
+   * Records in the state file that messages up to the last queued one (of this instance) may be
+   * sent. While marks follow each other quickly (a backlog, a fast stream), the mark also reaches
+   * ahead in sequence numbers, doubling up to MAX_MARK_AHEAD: the state is then written a few
+   * times a second instead of once per batch, and after a kill -9 the count of messages sent again
+   * may include up to that many that were not sent before.
+   */
+  private mark(m: Msg): void {
+    let last: Msg = m;
     for (let i = this.queue.length - 1; i >= this.qHead; i--) {
       const q = this.queue[i]!;
-      if (q.pos.instance === p.instance) {
-        last = q.pos;
+      if (q.instance === m.instance) {
+        last = q;
         break;
       }
     }
-    this.sentMark = { instance: last.instance!, seq: last.seq };
+    const now = Date.now();
+    this.markAhead = now - this.markedAt < MARK_QUICK_MS ? Math.min(MAX_MARK_AHEAD, Math.max(256, this.markAhead * 2)) : 0;
+    this.markedAt = now;
+    this.sentMark = { instance: last.instance, seq: Math.max(last.seq, m.seq + this.markAhead) };
     this.host.saveNow();
   }
 
@@ -369,15 +391,15 @@ export class Sender {
     return this.fHead === this.flight.length;
   }
 
-  private settle(f: InFlight): void {
-    this.durable = f.pos;
+  private settle(f: Msg): void {
+    this.durable = { instance: f.instance, seq: f.seq, pending: f.pending };
     this.settledCount = f.count;
     this.backoff.reset();
     this.host.dirty();
   }
 
   private settleAll(): void {
-    let last: InFlight | undefined;
+    let last: Msg | undefined;
     while (!this.flightEmpty()) last = this.flight[this.fHead++];
     if (last) this.settle(last);
     this.flight = [];
@@ -385,7 +407,7 @@ export class Sender {
   }
 
   private onAcked(id: number): void {
-    let last: InFlight | undefined;
+    let last: Msg | undefined;
     while (!this.flightEmpty() && this.flight[this.fHead]!.id <= id) {
       last = this.flight[this.fHead];
       this.flight[this.fHead++] = undefined;
@@ -397,7 +419,7 @@ export class Sender {
 
   private onFlushed(bytes: number): void {
     const limit = bytes - this.transport!.unsure;
-    let last: InFlight | undefined;
+    let last: Msg | undefined;
     while (!this.flightEmpty() && this.flight[this.fHead]!.end <= limit) {
       last = this.flight[this.fHead];
       this.flight[this.fHead++] = undefined;
@@ -422,7 +444,7 @@ export class Sender {
     if (!r) return;
     const t = this.tracker;
     const head = this.queue[this.qHead];
-    const queuedBefore = head !== undefined && head.pos.instance === r.instance && head.pos.seq <= r.until;
+    const queuedBefore = head !== undefined && head.instance === r.instance && head.seq <= r.until;
     if (queuedBefore || (t.instance === r.instance && t.seq < r.until)) return;
     this.reportResend();
   }

@@ -6,6 +6,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Destination } from './uri.js';
 
+/** How long connecting (and a RELP open) may take. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
 /** A stream connection, connected (TLS: handshake done and the server's certificate accepted). */
 export function openSocket(d: Destination, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {

@@ -3,17 +3,17 @@
 // handed to the kernel, and treats the last `unsure` of them as possibly lost.
 
 import type net from 'node:net';
-import { octetPrefix } from './framing.js';
-import { kernelUnsureBytes, openSocket } from './socket.js';
-import { CONNECT_TIMEOUT_MS, type Transport, type TransportHandler } from './transport.js';
+import { octetFrame } from './framing.js';
+import { CONNECT_TIMEOUT_MS, kernelUnsureBytes, openSocket } from './socket.js';
+import type { Transport, TransportHandler } from './transport.js';
 import type { Destination } from './uri.js';
 
-/** Bytes queued in one batch before it is written (one writev). */
+/** Bytes queued in one batch before it is written (one write). */
 const BATCH_BYTES = 64 * 1024;
 
 export class StreamTransport implements Transport {
   readonly settles = 'window';
-  private frames: Buffer[] = [];
+  private frames: string[] = [];
   private frameBytes = 0;
   /** Bytes passed to write() on this connection. */
   private written = 0;
@@ -45,10 +45,10 @@ export class StreamTransport implements Transport {
     return this.written + this.frameBytes;
   }
 
-  send(_id: number, msg: Buffer): void {
-    const prefix = octetPrefix(msg.length);
-    this.frames.push(prefix, msg);
-    this.frameBytes += prefix.length + msg.length;
+  send(_id: number, text: string, bytes: number): void {
+    const frame = octetFrame(text, bytes);
+    this.frames.push(frame);
+    this.frameBytes += frame.length - text.length + bytes;
   }
 
   batch(fn: () => void): void {
@@ -59,13 +59,10 @@ export class StreamTransport implements Transport {
     this.written += this.frameBytes;
     this.frameBytes = 0;
     const end = this.written;
-    this.sock.cork();
-    for (let i = 0; i < frames.length - 1; i++) this.sock.write(frames[i]);
-    // Called once this batch (and everything before it) is in the kernel.
-    this.sock.write(frames[frames.length - 1], (err) => {
+    // One string, encoded once; the callback runs once it (and everything before it) is in the kernel.
+    this.sock.write(frames.join(''), (err) => {
       if (!err && !this.dead) this.h.flushed(end);
     });
-    this.sock.uncork();
   }
 
   end(timeoutMs: number): Promise<boolean> {

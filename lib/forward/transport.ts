@@ -31,8 +31,8 @@ export interface Transport {
   readonly unsure: number;
   /** Can it take one more message now? */
   readonly ready: boolean;
-  /** Queues a message (framed by the transport); written at the end of the batch. */
-  send(id: number, msg: Buffer): void;
+  /** Queues a message (framed by the transport; bytes: its UTF-8 length); written at the end of the batch. */
+  send(id: number, text: string, bytes: number): void;
   /** Runs fn (which calls send) and writes what it queued in one go. */
   batch(fn: () => void): void;
   /** Byte offset (framed) of this connection after the last message sent. */
@@ -45,9 +45,6 @@ export interface Transport {
   end(timeoutMs: number): Promise<boolean>;
   destroy(): void;
 }
-
-/** How long connecting (and a RELP open) may take. */
-export const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Opens a connection to the destination's server; rejects with the reason. */
 export function openTransport(d: Destination, h: TransportHandler): Promise<Transport> {

@@ -49,10 +49,10 @@ export class UdpTransport implements Transport {
     return this.written;
   }
 
-  send(id: number, msg: Buffer): void {
+  send(id: number, text: string, bytes: number): void {
     this.outstanding++;
-    this.written += msg.length;
-    this.sock.send(msg, (err) => {
+    this.written += bytes;
+    this.sock.send(text, (err) => {
       this.outstanding--;
       if (this.dead) return;
       if (err) {

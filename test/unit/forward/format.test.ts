@@ -3,8 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { mapName, hostnameField, APP_NAME_MAX, TAG_MAX } from '../../../lib/forward/appname.js';
-import { nextTxnr, octetPrefix, relpFrame, relpResponse, RelpParser, RELP_MAX_TXNR } from '../../../lib/forward/framing.js';
-import { cutMarker, fitUtf8, MessageFormatter } from '../../../lib/forward/message.js';
+import { nextTxnr, octetFrame, relpFrame, relpOk, relpResponse, RelpParser, relpSyslogFrame, RELP_MAX_TXNR } from '../../../lib/forward/framing.js';
+import { byteLength, cutMarker, fitUtf8, MessageFormatter } from '../../../lib/forward/message.js';
 import { checkSdId } from '../../../lib/forward/options.js';
 import { timestamp3164 } from '../../../lib/forward/rfc3164.js';
 import { sdElement, timestamp5424 } from '../../../lib/forward/rfc5424.js';
@@ -102,19 +102,19 @@ describe('RFC 5424 and RFC 3164 messages', () => {
     expect(timestamp5424('2026-11-21T05:27:11.5Z')).toBe('2026-11-21T05:27:11.5Z');
     expect(timestamp5424('2026-11-21T05:27:11Z')).toBe('2026-11-21T05:27:11Z');
     const f = fmt();
-    expect(f.entry(entry(), 'ab12').toString()).toBe('<11>1 2026-11-21T05:27:11.791621Z vm1 web - - [memlogd@32473 instance="ab12" seq="41"] upstream timeout');
-    expect(f.entry(entry({ source: 'web.out', stream: 'stdout' }), 'ab12').toString()).toMatch(/^<14>1 .* web\.out - - /);
-    expect(f.entry(entry({ severity: 2, facility: 16 }), 'ab12').toString()).toMatch(/^<130>1 /);
-    expect(f.entry(entry({ severity: 9 as number }), 'ab12').toString()).toMatch(/^<11>1 /); // invalid: the stream's
-    expect(f.entry(entry({ msg: '' }), 'ab12').toString()).toMatch(/seq="41"\]$/);
+    expect(f.entry(entry(), 'ab12').text).toBe('<11>1 2026-11-21T05:27:11.791621Z vm1 web - - [memlogd@32473 instance="ab12" seq="41"] upstream timeout');
+    expect(f.entry(entry({ source: 'web.out', stream: 'stdout' }), 'ab12').text).toMatch(/^<14>1 .* web\.out - - /);
+    expect(f.entry(entry({ severity: 2, facility: 16 }), 'ab12').text).toMatch(/^<130>1 /);
+    expect(f.entry(entry({ severity: 9 as number }), 'ab12').text).toMatch(/^<11>1 /); // invalid: the stream's
+    expect(f.entry(entry({ msg: '' }), 'ab12').text).toMatch(/seq="41"\]$/);
     expect(sdElement('x@1', [['a', 'q"b\\c]d'], ['n', 5]])).toBe('[x@1 a="q\\"b\\\\c\\]d" n="5"]');
   });
 
   it('a joined line carries its last seq; a gap is a warning from memlogd with MSGID gap', () => {
     const f = fmt();
-    const l = f.line({ source: 'long', time: T, msg: 'AAAB', firstSeq: 7, lastSeq: 9, pieces: 2 }, 'ab').toString();
+    const l = f.line({ source: 'long', time: T, msg: 'AAAB', firstSeq: 7, lastSeq: 9, pieces: 2 }, 'ab').text;
     expect(l).toMatch(/\[memlogd@32473 instance="ab" seq="7" last="9"\] AAAB$/);
-    const g = f.gap({ type: 'gap', from: 10, to: 57, count: 48, reason: 'lagged' }, 'ab', Date.UTC(2026, 10, 21, 6, 0, 0, 250)).toString();
+    const g = f.gap({ type: 'gap', from: 10, to: 57, count: 48, reason: 'lagged' }, 'ab', Date.UTC(2026, 10, 21, 6, 0, 0, 250)).text;
     expect(g).toBe('<12>1 2026-11-21T06:00:00.25Z vm1 memlogd - gap [memlogd@32473 instance="ab" from="10" to="57" count="48" reason="lagged"] '
       + 'gap: logforward fell behind and missed 48 entries (seq 10-57); memlogd evicted them before they were sent');
   });
@@ -122,18 +122,20 @@ describe('RFC 5424 and RFC 3164 messages', () => {
   it('never exceeds the maximum: the beginning is kept and the marker counts the bytes left out', () => {
     const f = fmt({ maxSize: 600 });
     const big = f.entry(entry({ msg: 'é'.repeat(1000) }), 'ab');
-    expect(big.length).toBeLessThanOrEqual(600);
-    const text = big.toString();
+    expect(big.bytes).toBeLessThanOrEqual(600);
+    expect(Buffer.byteLength(big.text)).toBe(big.bytes);
+    const text = big.text;
     const kept = /\] (é*) \[logforward: cut, (\d+) bytes not sent\]$/.exec(text)!;
     expect(Buffer.byteLength(kept[1]) + Number(kept[2])).toBe(2000);
     // a line the tracker already cut: its dropped bytes are added
-    const l = f.line({ source: 's', time: T, msg: 'abc', firstSeq: 1, lastSeq: 5, pieces: 5, cut: true, dropped: 1234 }, 'ab').toString();
+    const l = f.line({ source: 's', time: T, msg: 'abc', firstSeq: 1, lastSeq: 5, pieces: 5, cut: true, dropped: 1234 }, 'ab').text;
     expect(l).toMatch(/\] abc \[logforward: cut, 1234 bytes not sent\]$/);
-    const lost = f.line({ source: 's', time: T, msg: 'abc', firstSeq: 1, lastSeq: 2, pieces: 2, cut: true }, 'ab').toString();
+    const lost = f.line({ source: 's', time: T, msg: 'abc', firstSeq: 1, lastSeq: 2, pieces: 2, cut: true }, 'ab').text;
     expect(lost).toMatch(/\] abc \[logforward: cut, the rest of this line was lost\]$/);
     for (const n of [0, 1, 450, 470, 480, 2000]) {
       const m = f.entry(entry({ msg: 'x'.repeat(n) }), 'ab');
-      expect(m.length).toBeLessThanOrEqual(600);
+      expect(m.bytes).toBeLessThanOrEqual(600);
+      expect(Buffer.byteLength(m.text)).toBe(m.bytes);
     }
     expect(fitUtf8('aé', 2)).toBe('a');
     expect(cutMarker(5)).toBe(' [logforward: cut, 5 bytes not sent]');
@@ -143,13 +145,15 @@ describe('RFC 5424 and RFC 3164 messages', () => {
     expect(timestamp3164('2026-11-01T05:27:11.79Z')).toBe('Nov  1 05:27:11');
     expect(timestamp3164('2026-01-21T23:00:00Z')).toBe('Jan 21 23:00:00');
     const f = fmt({ format: 'rfc3164', maxSize: 1024 });
-    expect(f.entry(entry({ source: 'web:1' }), 'ab').toString()).toBe('<11>Nov 21 05:27:11 vm1 web%3A1: upstream timeout');
+    expect(f.entry(entry({ source: 'web:1' }), 'ab').text).toBe('<11>Nov 21 05:27:11 vm1 web%3A1: upstream timeout');
   });
 });
 
 describe('framing', () => {
   it('octet counting counts bytes', () => {
-    expect(octetPrefix(Buffer.byteLength('é')).toString()).toBe('2 ');
+    expect(octetFrame('é', byteLength('é'))).toBe('2 é');
+    expect(relpSyslogFrame(7, 'hé', 3)).toBe('7 syslog 3 hé\n');
+    expect([relpOk(Buffer.from('200 OK')), relpOk(Buffer.from('200')), relpOk(Buffer.from('500 no')), relpOk(Buffer.from('2000'))]).toEqual([true, true, false, false]);
   });
 
   it('RELP frames, both ways, split anywhere', () => {
