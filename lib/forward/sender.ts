@@ -29,8 +29,8 @@ import { openTransport, type Transport } from './transport.js';
 import type { Destination } from './uri.js';
 
 /** Queued bytes beyond which memlogd is not read; below LOW_BYTES it is read again. */
-const HIGH_BYTES = 1024 * 1024;
-const LOW_BYTES = 256 * 1024;
+const HIGH_BYTES = 256 * 1024;
+const LOW_BYTES = 64 * 1024;
 /** 'window' transports: positions kept at most every this many bytes (the window is megabytes). */
 const SAMPLE_BYTES = 64 * 1024;
 /** Marks closer together than this reach further ahead; MAX_MARK_AHEAD bounds how far (sequence numbers). */
