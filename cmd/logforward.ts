@@ -6,7 +6,8 @@ import { goStyleArgs, parsedArg as arg } from '../lib/cli/flags.js';
 import { program, run } from '../lib/cli/run.js';
 import { logforward } from '../lib/forward/command.js';
 import { checkSdId, FORWARD_DEFAULTS } from '../lib/forward/options.js';
-import { parseFacility } from '../lib/protocol/severity.js';
+import { Option } from 'commander';
+import { facilityName, parseFacility } from '../lib/protocol/severity.js';
 
 const LONG = ['socket', 'state', 'hostname', 'sd-id', 'facility', 'format'];
 const BOOL = ['no-state'];
@@ -22,11 +23,11 @@ run('logforward', async () => {
     .option('--no-state', 'keep no state: every start sends everything memlogd holds')
     .option('--hostname <name>', 'HOSTNAME of the messages (default: this machine\'s name)')
     .option('--sd-id <id>', 'SD-ID of the structured data with the memlogd instance and seq (name@<enterprise number>)', arg(checkSdId), d.sdId)
-    .option('--facility <name>', 'facility of entries that carry none (user, daemon, local0 ... or 0-23)', arg((v) => {
+    .addOption(new Option('--facility <name>', 'facility of entries that carry none (user, daemon, local0 ... or 0-23)').argParser(arg((v) => {
       const f = parseFacility(v);
       if (f === null) throw new Error('not a facility (kern, user, daemon, local0 ... or 0-23)');
       return f;
-    }), d.facility)
+    })).default(d.facility, facilityName(d.facility)))
     .option('--format <format>', 'rfc5424 or rfc3164 (a destination may say format=)', arg((v) => {
       if (v !== 'rfc5424' && v !== 'rfc3164') throw new Error('must be rfc5424 or rfc3164');
       return v;

@@ -37,14 +37,19 @@ class StateStore implements SenderHost {
 
   constructor(private readonly file: string | null, private readonly o: ForwardSettings, private readonly earlier: SavedDestinations) {}
 
+  /** Writes the state file; throws what the file system said. */
+  write(): void {
+    if (this.file === null) return;
+    const all: SavedDestinations = { ...this.earlier };
+    for (const s of this.senders) all[s.d.key] = s.saved();
+    writeForwardState(this.file, all, this.o.fsync);
+  }
+
   saveNow(): boolean {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (this.file === null) return true;
-    const all: SavedDestinations = { ...this.earlier };
-    for (const s of this.senders) all[s.d.key] = s.saved();
     try {
-      writeForwardState(this.file, all, this.o.fsync);
+      this.write();
     } catch (err) {
       if (!this.failing) this.o.log(`cannot save the state to ${this.file}: ${(err as Error).message}; retrying at the next change`);
       this.failing = true;
@@ -83,9 +88,12 @@ export async function logforward(uris: string[], opts: ForwardOptions, signal?: 
   }
   const store = new StateStore(o.state, o, saved);
   store.senders = dests.map((d) => new Sender(d, o, hostname, saved[d.key] ?? null, store));
-  // The state file must be writable before anything is sent (a resume without it would duplicate everything).
-  if (o.state !== null && !store.saveNow()) {
-    throw new MemlogdError(ERR.STATE_FILE, `cannot write the state file ${o.state}`, { path: o.state });
+  // The state file must be writable before anything is sent (a resume without it would send everything again).
+  try {
+    store.write();
+  } catch (err) {
+    throw new MemlogdError(ERR.STATE_FILE, `cannot write the state file ${o.state}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { cause: err, path: o.state ?? undefined });
   }
   if (signal?.aborted) return;
   for (const s of store.senders) s.start();

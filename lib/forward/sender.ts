@@ -36,6 +36,8 @@ const SAMPLE_BYTES = 64 * 1024;
 /** Marks closer together than this reach further ahead; MAX_MARK_AHEAD bounds how far (sequence numbers). */
 const MARK_QUICK_MS = 200;
 const MAX_MARK_AHEAD = 16_384;
+/** A connection after a failure is reported once it has held this long. */
+const CONFIRM_MS = 1000;
 /** How long a graceful end waits for acknowledgements (SIGTERM). */
 const END_TIMEOUT_MS = 3000;
 
@@ -98,6 +100,9 @@ export class Sender {
   private anomalies = 0;
   /** The current memlogd connection asked for entries after a cursor. */
   private requestedAfter = false;
+  /** Why the last connection attempt failed or the last connection broke; null once a connection held. */
+  private failure: string | null = null;
+  private confirm: NodeJS.Timeout | null = null;
 
   constructor(readonly d: Destination, private readonly o: ForwardSettings, hostname: string, saved: SavedDestination | null,
     private readonly host: SenderHost) {
@@ -184,7 +189,8 @@ export class Sender {
         closed = onClosed;
       } catch (err) {
         if (this.stopped) break;
-        this.say('server', `cannot connect: ${reasonOf(err as Error)}; retrying`);
+        this.failure = reasonOf(err as Error);
+        this.say('server', `cannot connect: ${this.failure}; retrying`);
         await this.sleep(this.backoff.next());
         continue;
       }
@@ -194,9 +200,21 @@ export class Sender {
       }
       this.transport = t;
       const c = this.cursor;
-      this.say('server', `connected; sending ${c ? `after ${c}` : 'everything memlogd holds'}`);
+      const connected = `connected; sending ${c ? `after ${c}` : 'everything memlogd holds'}`;
+      // After a failure, a connection counts as a change of state once it has lasted a moment:
+      // a server that accepts and then drops every connection (or refuses every datagram) is one state.
+      if (this.failure === null) this.say('server', connected);
+      else {
+        this.confirm = setTimeout(() => {
+          this.confirm = null;
+          this.failure = null;
+          this.say('server', connected);
+        }, CONFIRM_MS);
+      }
       this.feed.start();
       const err = await closed;
+      if (this.confirm) clearTimeout(this.confirm);
+      this.confirm = null;
       if (this.stopped && err === null) break; // stop() ended it
       await this.onBreak(t, err ?? new Error('closed'));
       if (this.stopped) break;
@@ -226,7 +244,10 @@ export class Sender {
     await this.feed.stop();
     const unsettled = this.sentCount - this.settledCount;
     const why = reasonOf(err);
-    if (unsettled > 0 && this.lastSent) {
+    const same = this.failure === why;
+    this.failure = why;
+    // A datagram the kernel refused (ECONNREFUSED: nobody listens) was not sent, nor those after it.
+    if (unsettled > 0 && this.lastSent && this.d.transport !== 'udp') {
       const from = this.durable.instance === this.lastSent.instance ? this.durable.seq + 1 : 0;
       const what = t.settles === 'ack' ? 'were sent but not acknowledged' : 'may not have arrived';
       this.o.log(`${this.d.label}: lost the connection (${why}); ${unsettled} message${unsettled === 1 ? '' : 's'} `
@@ -235,7 +256,10 @@ export class Sender {
       const inst = this.lastSent.instance!;
       const until = this.resend && this.resend.instance === inst ? Math.max(this.resend.until, this.lastSent.seq) : this.lastSent.seq;
       this.resend = { instance: inst, until, count: this.resend?.instance === inst ? this.resend.count : 0 };
-    } else this.say('server', `lost the connection (${why}); reconnecting`);
+    } else if (!same) {
+      this.say('server', this.d.transport === 'udp' ? `the server refuses datagrams (${why}): nothing listens there; retrying`
+        : `lost the connection (${why}); reconnecting`);
+    }
     // Back to what is known to have arrived; the rest is read from memlogd again.
     this.tracker.restore(this.durable);
     this.queue = [];
