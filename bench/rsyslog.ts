@@ -266,25 +266,31 @@ export async function spawnServer(bin: string, args: string[], env: NodeJS.Proce
 /** Starts rsyslogd with a config for o; o[input] = 0 picks a free port. Restart on the same ports: startRsyslog({ ...o, ...server.ports }). */
 export async function startRsyslog(o: RsyslogOptions, timeoutMs = 15_000): Promise<RunningRsyslog> {
   const dir = path.resolve(o.dir);
-  fs.mkdirSync(path.join(dir, 'spool'), { recursive: true });
-  const conf = path.join(dir, 'rsyslog.conf');
-  fs.writeFileSync(conf, rsyslogConf({ ...o, dir }));
-  const check = spawnSync('rsyslogd', ['-N1', '-f', conf], { encoding: 'utf8' });
-  if (check.status !== 0) throw new Error(`rsyslogd -N1 rejected ${conf}:\n${check.stderr}${check.stdout}`);
   for (const f of ['tcp.port', 'tls.port']) fs.rmSync(path.join(dir, f), { force: true }); // left by an earlier run
   const wanted = INPUTS.filter((k) => o[k] !== undefined && o[k] !== null).map((input) => ({
     input, addr: INPUT_ADDRESS[input], proto: input === 'udp' ? 'udp' as const : 'tcp' as const,
     // imtcp takes port 0 only with a port file (without one it binds 514), written right after listen()
     port: (input === 'tcp' || input === 'tls') && o[input] === 0 ? () => portFile(path.join(dir, `${input}.port`)) : () => o[input]!,
   }));
-  const s = await spawnServer('rsyslogd', ['-n', '-f', conf, '-i', path.join(dir, 'rsyslogd.pid')], undefined, dir, wanted,
-    /Address already in use|error while binding|Could not create (tcp|udp) listener|could not activate/i, timeoutMs);
+  const s = await runRsyslog(rsyslogConf({ ...o, dir }), dir, wanted, timeoutMs);
   return {
     ...s,
-    internal: () => readText(path.join(dir, 'internal.log')),
     lines: (input) => readText(path.join(dir, `${input}.log`)).split('\n').slice(0, -1),
     count: lineCounter((input) => path.join(dir, `${input}.log`)),
   };
+}
+
+/** Runs rsyslogd with this config text (written to dir/rsyslog.conf, checked with -N1 first) until it listens on every wanted input. */
+export async function runRsyslog(conf: string, dir: string, wanted: Parameters<typeof spawnServer>[4], timeoutMs = 15_000):
+  Promise<RunningServer & { internal: () => string }> {
+  fs.mkdirSync(path.join(dir, 'spool'), { recursive: true });
+  const file = path.join(dir, 'rsyslog.conf');
+  fs.writeFileSync(file, conf);
+  const check = spawnSync('rsyslogd', ['-N1', '-f', file], { encoding: 'utf8' });
+  if (check.status !== 0) throw new Error(`rsyslogd -N1 rejected ${file}:\n${check.stderr}${check.stdout}`);
+  const s = await spawnServer('rsyslogd', ['-n', '-f', file, '-i', path.join(dir, 'rsyslogd.pid')], undefined, dir, wanted,
+    /Address already in use|error while binding|Could not create (tcp|udp) listener|could not activate/i, timeoutMs);
+  return { ...s, internal: () => readText(path.join(dir, 'internal.log')) };
 }
 
 /** Counts the lines of growing files, reading only what was added since the last call. */

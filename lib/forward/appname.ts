@@ -2,7 +2,9 @@
 // name up to 512 bytes; APP-NAME is 1-48 printable US-ASCII characters (RFC 5424 section 6.2.5,
 // PRINTUSASCII = %d33-126) and a TAG at most 32 (RFC 3164 section 4.1.3). The mapping is
 // deterministic and one-to-one up to a hash for long names, like logwrite's file names:
-// - printable ASCII is kept, except `%` and the characters a format cannot carry in the field;
+// - printable ASCII is kept, except `%`, `/` and a leading `.` (servers put APP-NAME into file
+//   paths: no name may climb out of a directory or hide in it, and syslog-ng drops a message whose
+//   file path contains `/..`), and what a format cannot carry in the field;
 // - every other character is written as `%XX` per UTF-8 byte (`café` -> `caf%C3%A9`);
 // - the empty name is `-` (NILVALUE: no application), and the name `-` itself is `%2D`;
 // - a mapped name longer than the field is cut (never inside an escape) and ends with `%~` and 10
@@ -33,7 +35,7 @@ export function mapName(source: string, max: number, unsafe: Unsafe = ''): strin
   let out = '';
   for (const ch of source) {
     const c = ch.codePointAt(0)!;
-    out += c >= 33 && c <= 126 && ch !== '%' && !unsafe.includes(ch) ? ch : escapeChar(ch);
+    out += c >= 33 && c <= 126 && ch !== '%' && ch !== '/' && !(ch === '.' && out === '') && !unsafe.includes(ch) ? ch : escapeChar(ch);
   }
   if (out.length <= max) return out;
   const keep = max - 2 - HASH_HEX;

@@ -55,20 +55,9 @@ export async function startSyslogNg(o: SyslogNgOptions, timeoutMs = 15_000): Pro
   const version = syslogNgVersion();
   if (!version) throw new Error(`syslog-ng is not unpacked in ${SYSLOG_NG_ROOT} (scripts/fetch-syslog-ng.sh)`);
   const dir = path.resolve(o.dir);
-  fs.mkdirSync(dir, { recursive: true });
-  const conf = path.join(dir, 'syslog-ng.conf');
-  fs.writeFileSync(conf, syslogNgConf({ ...o, dir }, version));
-  const env = {
-    ...process.env,
-    LD_LIBRARY_PATH: ['usr/lib/syslog-ng', 'usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu'].map((p) => path.join(SYSLOG_NG_ROOT, p)).join(':'),
-  };
-  const common = [`--module-path=${path.join(SYSLOG_NG_ROOT, 'usr/lib/syslog-ng', version)}`, '-f', conf];
-  const check = spawnSync(BIN, [...common, '--syntax-only'], { env, encoding: 'utf8' });
-  if (check.status !== 0) throw new Error(`syslog-ng --syntax-only rejected ${conf}:\n${check.stderr}`);
   const wanted = (['udp', 'tcp', 'tls'] as const).filter((k) => o[k] !== undefined)
     .map((input) => ({ input, addr: INPUT_ADDRESS[input], proto: input === 'udp' ? 'udp' as const : 'tcp' as const, port: () => o[input]! }));
-  const s = await spawnServer(BIN, [...common, '-F', '-e', '--no-caps', '-p', path.join(dir, 'syslog-ng.pid'), '-c', path.join(dir, 'syslog-ng.ctl'),
-    '-R', path.join(dir, 'syslog-ng.persist')], env, dir, wanted, /Address already in use|Error binding socket/i, timeoutMs);
+  const s = await runSyslogNg(syslogNgConf({ ...o, dir }, version), dir, wanted, timeoutMs);
   return {
     ...s,
     lines: (input) => {
@@ -79,4 +68,22 @@ export async function startSyslogNg(o: SyslogNgOptions, timeoutMs = 15_000): Pro
       }
     },
   };
+}
+
+/** Runs syslog-ng with this config text (written to dir/syslog-ng.conf, checked with --syntax-only first). */
+export async function runSyslogNg(conf: string, dir: string, wanted: Parameters<typeof spawnServer>[4], timeoutMs = 15_000): Promise<RunningServer> {
+  const version = syslogNgVersion();
+  if (!version) throw new Error(`syslog-ng is not unpacked in ${SYSLOG_NG_ROOT} (scripts/fetch-syslog-ng.sh)`);
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'syslog-ng.conf');
+  fs.writeFileSync(file, conf);
+  const env = {
+    ...process.env,
+    LD_LIBRARY_PATH: ['usr/lib/syslog-ng', 'usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu'].map((p) => path.join(SYSLOG_NG_ROOT, p)).join(':'),
+  };
+  const common = [`--module-path=${path.join(SYSLOG_NG_ROOT, 'usr/lib/syslog-ng', version)}`, '-f', file];
+  const check = spawnSync(BIN, [...common, '--syntax-only'], { env, encoding: 'utf8' });
+  if (check.status !== 0) throw new Error(`syslog-ng --syntax-only rejected ${file}:\n${check.stderr}`);
+  return spawnServer(BIN, [...common, '-F', '-e', '--no-caps', '-p', path.join(dir, 'syslog-ng.pid'), '-c', path.join(dir, 'syslog-ng.ctl'),
+    '-R', path.join(dir, 'syslog-ng.persist')], env, dir, wanted, /Address already in use|Error binding socket/i, timeoutMs);
 }

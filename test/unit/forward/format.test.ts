@@ -68,6 +68,8 @@ describe('app-name mapping', () => {
     expect(mapName('onboot.a-b_c', APP_NAME_MAX)).toBe('onboot.a-b_c');
     expect(mapName('café au lait', APP_NAME_MAX)).toBe('caf%C3%A9%20au%20lait');
     expect(mapName('100%', APP_NAME_MAX)).toBe('100%25');
+    expect(mapName('../etc/x', APP_NAME_MAX)).toBe('%2E.%2Fetc%2Fx');
+    expect(mapName('.hidden', APP_NAME_MAX)).toBe('%2Ehidden');
     expect(mapName('', APP_NAME_MAX)).toBe('-');
     expect(mapName('-', APP_NAME_MAX)).toBe('%2D');
     expect(mapName('tab\there', APP_NAME_MAX)).toBe('tab%09here');
