@@ -89,6 +89,8 @@ export class Sender {
   private sentCount = 0;
   private settledCount = 0;
   private lastSent: Position | null = null;
+  /** The furthest message sent by this process, on any connection. */
+  private lastSentEver: { instance: string; seq: number } | null = null;
 
   private transport: Transport | null = null;
   private broken: ((err: Error | null) => void) | null = null;
@@ -234,7 +236,12 @@ export class Sender {
       this.broken?.(null);
     }
     await this.runDone;
-    if (this.resend && this.resend.count > 0) this.reportResend();
+    // Nothing more will be sent: the mark comes back to what was (a next start counts no more than that).
+    const r = this.resend;
+    const sent = this.lastSentEver;
+    if (r && (!sent || (sent.instance === r.instance && sent.seq < r.until))) this.sentMark = { instance: r.instance, seq: r.until };
+    else if (sent) this.sentMark = { ...sent };
+    if (r && r.count > 0) this.reportResend();
   }
 
   /** The connection broke: report what may not have arrived, and go back to the last position known to have. */
@@ -262,6 +269,7 @@ export class Sender {
     }
     // Back to what is known to have arrived; the rest is read from memlogd again.
     this.tracker.restore(this.durable);
+    this.host.saveNow(); // the position a restart would start from, now that reading starts over there
     this.queue = [];
     this.qHead = this.qBytes = 0;
     this.flight = [];
@@ -381,6 +389,9 @@ export class Sender {
     m.end = t.offset;
     m.count = this.sentCount;
     this.lastSent = m;
+    if (!this.lastSentEver || this.lastSentEver.instance !== m.instance || this.lastSentEver.seq < m.seq) {
+      this.lastSentEver = { instance: m.instance, seq: m.seq };
+    }
     if (this.resend && this.resend.instance === m.instance && m.seq <= this.resend.until) this.resend.count++;
     // 'window': one position per SAMPLE_BYTES is enough (and the window is megabytes of messages)
     const n = this.flight.length;
