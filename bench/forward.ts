@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { feed, MSG_BYTES, SOURCE, storeLines } from './load.js';
+import { feed, MSG_BYTES, option, SOURCE, storeLines } from './load.js';
 import { procStat, waitStderr } from './proc.js';
 import { makeCerts, rsyslogInstalled, startRsyslog, type InputName } from './rsyslog.js';
 
@@ -23,17 +23,12 @@ const ROOT = path.resolve(HERE, '../..');
 const MEMLOGD = path.join(ROOT, 'dist/cmd/memlogd.js');
 const LOGFORWARD = path.join(ROOT, 'dist/cmd/logforward.js');
 
-const args = process.argv.slice(2);
-const opt = (name: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const LINES = Number(opt('--lines') ?? 200_000);
-const RUNS = Number(opt('--runs') ?? 3);
-const outDir = path.resolve(opt('--out') ?? path.join(ROOT, 'bench/results'));
+const LINES = Number(option('--lines') ?? 200_000);
+const RUNS = Number(option('--runs') ?? 3);
+const outDir = path.resolve(option('--out') ?? path.join(ROOT, 'bench/results'));
 const TRANSPORTS = ['relp', 'tcp', 'tls', 'udp'] as const;
 type Transport = (typeof TRANSPORTS)[number];
-const only = (opt('--only')?.split(',') ?? TRANSPORTS) as Transport[];
+const only = (option('--only')?.split(',') ?? TRANSPORTS) as Transport[];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

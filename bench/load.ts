@@ -1,11 +1,19 @@
 // Loading memlogd for the client scenarios (logwrite, logforward): lines of a fixed size fed
-// through a pipe handed over as init does, and the store's line count from a stats query.
+// through a pipe handed over as init does, the store's line count from a stats query, and the
+// scenarios' command-line options.
 
 import fs from 'node:fs';
 import { handOffPipe } from '../lib/client/handoff.js';
 import { connectQuery, readLines } from '../lib/client/query.js';
 import * as native from '../lib/native/index.js';
 import { encodeRequest, parseRecord } from '../lib/protocol/v2.js';
+
+/** The value after `name` on the command line (`--lines 1000`), or undefined. */
+export function option(name: string): string | undefined {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
 
 /** The source the scenarios feed, and the size of each message. */
 export const SOURCE = 'bench.out';

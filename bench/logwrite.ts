@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFileName } from '../lib/logwrite/names.js';
-import { feed, MSG_BYTES, SOURCE, storeLines } from './load.js';
+import { feed, MSG_BYTES, option, SOURCE, storeLines } from './load.js';
 import { procStat, waitStderr } from './proc.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -24,14 +24,9 @@ const LOGWRITE = path.join(ROOT, 'dist/cmd/logwrite.js');
 /** `<20-byte time> bench.out <msg>\n` */
 const LINE_BYTES = 20 + 1 + SOURCE.length + 1 + MSG_BYTES + 1;
 
-const args = process.argv.slice(2);
-const opt = (name: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const LINES = Number(opt('--lines') ?? 500_000);
-const RUNS = Number(opt('--runs') ?? 3);
-const outDir = path.resolve(opt('--out') ?? path.join(ROOT, 'bench/results'));
+const LINES = Number(option('--lines') ?? 500_000);
+const RUNS = Number(option('--runs') ?? 3);
+const outDir = path.resolve(option('--out') ?? path.join(ROOT, 'bench/results'));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,7 +5,7 @@
 // reconnects with backoff when memlogd goes away.
 
 import type net from 'node:net';
-import { Backoff } from '../client/backoff.js';
+import { Backoff, sleep } from '../client/backoff.js';
 import { connectQuery, readLines } from '../client/query.js';
 import { encodeRequest, type QueryRequest } from '../protocol/v2.js';
 
@@ -29,7 +29,8 @@ export class Feed {
   private running = false;
   private paused = false;
   private loopDone: Promise<void> = Promise.resolve();
-  private wake: (() => void) | null = null;
+  /** Aborted by stop(): cuts a wait short. */
+  private stopping = new AbortController();
   private readonly backoff: Backoff;
 
   constructor(private readonly o: FeedOptions) {
@@ -41,6 +42,7 @@ export class Feed {
     if (this.running) return;
     this.running = true;
     this.paused = false;
+    this.stopping = new AbortController();
     this.loopDone = this.loop();
   }
 
@@ -48,7 +50,7 @@ export class Feed {
   async stop(): Promise<void> {
     this.running = false;
     this.sock?.destroy();
-    this.wake?.();
+    this.stopping.abort();
     await this.loopDone;
   }
 
@@ -69,20 +71,6 @@ export class Feed {
     this.sock?.resume();
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = null;
-        done();
-      };
-    });
-  }
-
   private async loop(): Promise<void> {
     while (this.running) {
       const after = this.o.after();
@@ -95,7 +83,7 @@ export class Feed {
         if (!this.running) break;
         const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
         this.o.say(`memlogd is not reachable at ${this.o.socket} (${cause?.code ?? (err as Error).message}); waiting for it`);
-        await this.sleep(this.backoff.next());
+        await sleep(this.backoff.next(), this.stopping.signal);
         continue;
       }
       if (!this.running) {
@@ -122,7 +110,7 @@ export class Feed {
       this.sock = null;
       if (!this.running) break;
       this.o.say(`lost the connection to memlogd (${why}); reconnecting`);
-      await this.sleep(this.backoff.next());
+      await sleep(this.backoff.next(), this.stopping.signal);
     }
   }
 }

@@ -15,6 +15,36 @@ export function octetFrame(text: string, bytes: number): string {
   return `${bytes} ${text}`;
 }
 
+/** Frames queued for one write, and the byte offsets of a connection they are written to. */
+export class FrameBatch {
+  private frames: string[] = [];
+  /** Bytes queued (UTF-8). */
+  bytes = 0;
+  /** Bytes taken for writing so far. */
+  written = 0;
+
+  /** The connection's offset after the last frame queued. */
+  get offset(): number {
+    return this.written + this.bytes;
+  }
+
+  /** Queues a frame: frame ends with a message of text.length UTF-16 units and textBytes bytes. */
+  push(frame: string, text: string, textBytes: number): void {
+    this.frames.push(frame);
+    this.bytes += frame.length - text.length + textBytes;
+  }
+
+  /** Everything queued as one string (encoded once by the socket), or null; the batch is empty after. */
+  take(): string | null {
+    if (this.frames.length === 0) return null;
+    const s = this.frames.join('');
+    this.frames = [];
+    this.written += this.bytes;
+    this.bytes = 0;
+    return s;
+  }
+}
+
 /** Largest RELP transaction number; the one after it is 1. */
 export const RELP_MAX_TXNR = 999_999_999;
 

@@ -6,7 +6,7 @@
 // session: after a break the unacknowledged messages are sent again on a new one.
 
 import type net from 'node:net';
-import { nextTxnr, relpFrame, relpOk, relpResponse, RelpParser, relpSyslogFrame, type RelpFrame } from './framing.js';
+import { FrameBatch, nextTxnr, relpFrame, relpOk, relpResponse, RelpParser, relpSyslogFrame, type RelpFrame } from './framing.js';
 import { CONNECT_TIMEOUT_MS, openSocket } from './socket.js';
 import type { Transport, TransportHandler } from './transport.js';
 import type { Destination } from './uri.js';
@@ -26,9 +26,7 @@ export class RelpTransport implements Transport {
   private readonly inflightTxnr: number[] = [];
   private readonly inflightId: number[] = [];
   private head = 0;
-  private frames: string[] = [];
-  private frameBytes = 0;
-  private written = 0;
+  private readonly batched = new FrameBatch();
   private dead = false;
   private opened: ((err: Error | null) => void) | null = null;
   private closing: { txnr: number; done: () => void } | null = null;
@@ -67,18 +65,16 @@ export class RelpTransport implements Transport {
   }
 
   get ready(): boolean {
-    return !this.dead && this.closing === null && this.inflight < this.window && !this.sock.writableNeedDrain && this.frameBytes < BATCH_BYTES;
+    return !this.dead && this.closing === null && this.inflight < this.window && !this.sock.writableNeedDrain && this.batched.bytes < BATCH_BYTES;
   }
 
   get offset(): number {
-    return this.written + this.frameBytes;
+    return this.batched.offset;
   }
 
   send(id: number, text: string, bytes: number): void {
     this.txnr = nextTxnr(this.txnr);
-    const frame = relpSyslogFrame(this.txnr, text, bytes);
-    this.frames.push(frame);
-    this.frameBytes += frame.length - text.length + bytes;
+    this.batched.push(relpSyslogFrame(this.txnr, text, bytes), text, bytes);
     this.inflightTxnr.push(this.txnr);
     this.inflightId.push(id);
   }
@@ -88,12 +84,8 @@ export class RelpTransport implements Transport {
   // on its Nagle algorithm for our delayed ACK.
   batch(fn: () => void): void {
     fn();
-    if (this.frames.length === 0 || this.dead) return;
-    const frames = this.frames;
-    this.frames = [];
-    this.written += this.frameBytes;
-    this.frameBytes = 0;
-    this.sock.write(frames.join(''));
+    const data = this.batched.take();
+    if (data !== null && !this.dead) this.sock.write(data);
   }
 
   private onData(chunk: Buffer): void {

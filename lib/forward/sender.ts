@@ -14,7 +14,7 @@
 // and memlogd's store hold the rest); in flight there are at most `window` RELP messages, or the
 // kernel's buffers for TCP. A destination that is down reads nothing, so it holds no one back.
 
-import { Backoff } from '../client/backoff.js';
+import { Backoff, sleep } from '../client/backoff.js';
 import { Tracker, type Pending, type Position, type Step } from '../client/tracker.js';
 import { formatCursor } from '../protocol/cursor.js';
 import { entrySeverity } from '../protocol/severity.js';
@@ -96,7 +96,8 @@ export class Sender {
   private broken: ((err: Error | null) => void) | null = null;
   private stopped = false;
   private pumping = false;
-  private wake: (() => void) | null = null;
+  /** Aborted by stop(): cuts a wait short. */
+  private readonly stopping = new AbortController();
   private runDone: Promise<void> = Promise.resolve();
   private readonly said = new Map<string, string>();
   private anomalies = 0;
@@ -162,20 +163,6 @@ export class Sender {
     this.runDone = this.run();
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = () => {
-        this.wake = null;
-        done();
-      };
-    });
-  }
-
   private async run(): Promise<void> {
     while (!this.stopped) {
       let t: Transport;
@@ -193,7 +180,7 @@ export class Sender {
         if (this.stopped) break;
         this.failure = reasonOf(err as Error);
         this.say('server', `cannot connect: ${this.failure}; retrying`);
-        await this.sleep(this.backoff.next());
+        await sleep(this.backoff.next(), this.stopping.signal);
         continue;
       }
       if (this.stopped) {
@@ -220,14 +207,14 @@ export class Sender {
       if (this.stopped && err === null) break; // stop() ended it
       await this.onBreak(t, err ?? new Error('closed'));
       if (this.stopped) break;
-      await this.sleep(this.backoff.next());
+      await sleep(this.backoff.next(), this.stopping.signal);
     }
   }
 
   /** Ends gracefully: reading stops, what is in flight is waited for (a few seconds at most), the connection closed. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.stopping.abort();
     await this.feed.stop();
     const t = this.transport;
     if (t) {
@@ -442,20 +429,19 @@ export class Sender {
   }
 
   private onAcked(id: number): void {
-    let last: Msg | undefined;
-    while (!this.flightEmpty() && this.flight[this.fHead]!.id <= id) {
-      last = this.flight[this.fHead];
-      this.flight[this.fHead++] = undefined;
-    }
-    if (last) this.settle(last);
-    this.compactFlight();
+    this.settleWhile((m) => m.id <= id);
     this.pump();
   }
 
   private onFlushed(bytes: number): void {
     const limit = bytes - this.transport!.unsure;
+    this.settleWhile((m) => m.end <= limit);
+  }
+
+  /** The oldest messages in flight, as long as they pass test, have arrived. */
+  private settleWhile(test: (m: Msg) => boolean): void {
     let last: Msg | undefined;
-    while (!this.flightEmpty() && this.flight[this.fHead]!.end <= limit) {
+    while (!this.flightEmpty() && test(this.flight[this.fHead]!)) {
       last = this.flight[this.fHead];
       this.flight[this.fHead++] = undefined;
     }

@@ -3,7 +3,7 @@
 // handed to the kernel, and treats the last `unsure` of them as possibly lost.
 
 import type net from 'node:net';
-import { octetFrame } from './framing.js';
+import { FrameBatch, octetFrame } from './framing.js';
 import { CONNECT_TIMEOUT_MS, kernelUnsureBytes, openSocket } from './socket.js';
 import type { Transport, TransportHandler } from './transport.js';
 import type { Destination } from './uri.js';
@@ -13,10 +13,7 @@ const BATCH_BYTES = 64 * 1024;
 
 export class StreamTransport implements Transport {
   readonly settles = 'window';
-  private frames: string[] = [];
-  private frameBytes = 0;
-  /** Bytes passed to write() on this connection. */
-  private written = 0;
+  private readonly batched = new FrameBatch();
   private dead = false;
   private ending: ((ok: boolean) => void) | null = null;
 
@@ -38,29 +35,24 @@ export class StreamTransport implements Transport {
   }
 
   get ready(): boolean {
-    return !this.dead && !this.sock.writableNeedDrain && this.frameBytes < BATCH_BYTES;
+    return !this.dead && !this.sock.writableNeedDrain && this.batched.bytes < BATCH_BYTES;
   }
 
   get offset(): number {
-    return this.written + this.frameBytes;
+    return this.batched.offset;
   }
 
   send(_id: number, text: string, bytes: number): void {
-    const frame = octetFrame(text, bytes);
-    this.frames.push(frame);
-    this.frameBytes += frame.length - text.length + bytes;
+    this.batched.push(octetFrame(text, bytes), text, bytes);
   }
 
   batch(fn: () => void): void {
     fn();
-    if (this.frames.length === 0 || this.dead) return;
-    const frames = this.frames;
-    this.frames = [];
-    this.written += this.frameBytes;
-    this.frameBytes = 0;
-    const end = this.written;
+    const data = this.batched.take();
+    if (data === null || this.dead) return;
+    const end = this.batched.written;
     // One string, encoded once; the callback runs once it (and everything before it) is in the kernel.
-    this.sock.write(frames.join(''), (err) => {
+    this.sock.write(data, (err) => {
       if (!err && !this.dead) this.h.flushed(end);
     });
   }

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { mapName, hostnameField, APP_NAME_MAX, TAG_MAX } from '../../../lib/forward/appname.js';
-import { nextTxnr, octetFrame, relpFrame, relpOk, relpResponse, RelpParser, relpSyslogFrame, RELP_MAX_TXNR } from '../../../lib/forward/framing.js';
+import { FrameBatch, nextTxnr, octetFrame, relpFrame, relpOk, relpResponse, RelpParser, relpSyslogFrame, RELP_MAX_TXNR } from '../../../lib/forward/framing.js';
 import { byteLength, cutMarker, fitUtf8, MessageFormatter } from '../../../lib/forward/message.js';
 import { checkSdId } from '../../../lib/forward/options.js';
 import { timestamp3164 } from '../../../lib/forward/rfc3164.js';
@@ -156,6 +156,15 @@ describe('framing', () => {
     expect(octetFrame('é', byteLength('é'))).toBe('2 é');
     expect(relpSyslogFrame(7, 'hé', 3)).toBe('7 syslog 3 hé\n');
     expect([relpOk(Buffer.from('200 OK')), relpOk(Buffer.from('200')), relpOk(Buffer.from('500 no')), relpOk(Buffer.from('2000'))]).toEqual([true, true, false, false]);
+  });
+
+  it('a batch of frames counts the bytes they take on the wire and the connection offset', () => {
+    const b = new FrameBatch();
+    b.push(octetFrame('é', 2), 'é', 2);
+    b.push(octetFrame('ab', 2), 'ab', 2);
+    expect([b.bytes, b.offset]).toEqual([8, 8]);
+    expect(b.take()).toBe('2 é2 ab');
+    expect([b.bytes, b.written, b.offset, b.take()]).toEqual([0, 8, 8, null]);
   });
 
   it('RELP frames, both ways, split anywhere', () => {
