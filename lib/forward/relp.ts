@@ -41,13 +41,16 @@ export class RelpTransport implements Transport {
   }
 
   /** Connects and opens a session; rejects when the server does not take syslog messages over RELP. */
-  static async open(d: Destination, h: TransportHandler): Promise<RelpTransport> {
-    const sock = await openSocket(d, CONNECT_TIMEOUT_MS);
+  static async open(d: Destination, h: TransportHandler, signal?: AbortSignal): Promise<RelpTransport> {
+    const sock = await openSocket(d, CONNECT_TIMEOUT_MS, signal);
     const t = new RelpTransport(sock, h, d.window);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => t.opened?.(new Error(`no answer to the RELP open within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+      const stopped = () => t.opened?.(new Error('stopped'));
+      signal?.addEventListener('abort', stopped, { once: true });
       t.opened = (err) => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', stopped);
         t.opened = null;
         if (err) {
           t.dead = true;

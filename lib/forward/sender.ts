@@ -174,7 +174,7 @@ export class Sender {
           flushed: (bytes) => this.transport === t && this.onFlushed(bytes),
           drain: () => this.transport === t && this.pump(),
           closed: (err) => this.transport === t && this.broken?.(err),
-        });
+        }, this.stopping.signal);
         closed = onClosed;
       } catch (err) {
         if (this.stopped) break;
@@ -198,6 +198,7 @@ export class Sender {
           this.confirm = null;
           this.failure = null;
           this.say('server', connected);
+          this.checkResend();
         }, CONFIRM_MS);
       }
       this.feed.start();
@@ -242,11 +243,14 @@ export class Sender {
     this.failure = why;
     // A datagram the kernel refused (ECONNREFUSED: nobody listens) was not sent, nor those after it.
     if (unsettled > 0 && this.lastSent && this.d.transport !== 'udp') {
-      const from = this.durable.instance === this.lastSent.instance ? this.durable.seq + 1 : 0;
-      const what = t.settles === 'ack' ? 'were sent but not acknowledged' : 'may not have arrived';
-      this.o.log(`${this.d.label}: lost the connection (${why}); ${unsettled} message${unsettled === 1 ? '' : 's'} `
-        + `(seq ${from}-${this.lastSent.seq}) ${what}: sending them again`);
-      this.said.set('server', '');
+      // (a server that drops every connection the same way is said once; the count goes on)
+      if (!same) {
+        const from = this.durable.instance === this.lastSent.instance ? this.durable.seq + 1 : 0;
+        const what = t.settles === 'ack' ? 'were sent but not acknowledged' : 'may not have arrived';
+        this.o.log(`${this.d.label}: lost the connection (${why}); ${unsettled} message${unsettled === 1 ? '' : 's'} `
+          + `(seq ${from}-${this.lastSent.seq}) ${what}: sending them again`);
+        this.said.set('server', '');
+      }
       const inst = this.lastSent.instance!;
       const until = this.resend && this.resend.instance === inst ? Math.max(this.resend.until, this.lastSent.seq) : this.lastSent.seq;
       this.resend = { instance: inst, until, count: this.resend?.instance === inst ? this.resend.count : 0 };
@@ -462,7 +466,7 @@ export class Sender {
   /** Once reading has passed the last message that may be a duplicate, says how many were sent again. */
   private checkResend(): void {
     const r = this.resend;
-    if (!r) return;
+    if (!r || this.failure !== null) return; // said once a connection holds again
     const t = this.tracker;
     const head = this.queue[this.qHead];
     const queuedBefore = head !== undefined && head.instance === r.instance && head.seq <= r.until;

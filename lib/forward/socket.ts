@@ -9,8 +9,11 @@ import type { Destination } from './uri.js';
 /** How long connecting (and a RELP open) may take. */
 export const CONNECT_TIMEOUT_MS = 10_000;
 
-/** A stream connection, connected (TLS: handshake done and the server's certificate accepted). */
-export function openSocket(d: Destination, timeoutMs: number): Promise<net.Socket> {
+/**
+ * A stream connection, connected (TLS: handshake done and the server's certificate accepted).
+ * signal gives up at once (SIGTERM must not wait for a server that does not answer).
+ */
+export function openSocket(d: Destination, timeoutMs: number, signal?: AbortSignal): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     let sock: net.Socket;
     try {
@@ -26,15 +29,19 @@ export function openSocket(d: Destination, timeoutMs: number): Promise<net.Socke
       reject(err);
       return;
     }
+    const stopped = () => fail(new Error('stopped'));
     const fail = (err: Error) => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', stopped);
       sock.destroy();
       reject(err);
     };
     const timer = setTimeout(() => fail(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    signal?.addEventListener('abort', stopped, { once: true });
     sock.once('error', fail);
     sock.once(d.tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', stopped);
       sock.off('error', fail);
       sock.setNoDelay(true);
       // A server that vanished (a VM gone, a cable pulled) is noticed even while nothing is sent.

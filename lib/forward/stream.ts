@@ -29,8 +29,8 @@ export class StreamTransport implements Transport {
     sock.on('close', () => this.fail(null));
   }
 
-  static async open(d: Destination, h: TransportHandler): Promise<StreamTransport> {
-    const sock = await openSocket(d, CONNECT_TIMEOUT_MS);
+  static async open(d: Destination, h: TransportHandler, signal?: AbortSignal): Promise<StreamTransport> {
+    const sock = await openSocket(d, CONNECT_TIMEOUT_MS, signal);
     return new StreamTransport(sock, h, d.unsure ?? kernelUnsureBytes());
   }
 

@@ -46,15 +46,15 @@ export interface Transport {
   destroy(): void;
 }
 
-/** Opens a connection to the destination's server; rejects with the reason. */
-export function openTransport(d: Destination, h: TransportHandler): Promise<Transport> {
+/** Opens a connection to the destination's server; rejects with the reason (at once when signal aborts). */
+export function openTransport(d: Destination, h: TransportHandler, signal?: AbortSignal): Promise<Transport> {
   switch (d.transport) {
     case 'udp':
       return UdpTransport.open(d, h);
     case 'relp':
     case 'relp+tls':
-      return RelpTransport.open(d, h);
+      return RelpTransport.open(d, h, signal);
     default:
-      return StreamTransport.open(d, h);
+      return StreamTransport.open(d, h, signal);
   }
 }
