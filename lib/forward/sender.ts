@@ -1,27 +1,22 @@
-// One destination: its own memlogd connection (feed.ts), its position (client/tracker.ts), a
-// bounded queue of formatted messages, and its connection to the server (transport.ts).
+// One destination: its own memlogd connection (feed.ts), its position (client/tracker.ts), the
+// messages between reading and arrival (outbox.ts), and its connection to the server
+// (transport.ts), reconnected with backoff.
 //
-// Positions. `tracker` is where reading has got to; every queued or sent message carries the
-// position just after it. `durable` is the position of the last message known to have arrived
-// (RELP acknowledged, UDP taken by the kernel, TCP/TLS written more than `unsure` bytes ago):
-// that is what the state file records, so a restart (even kill -9) loses nothing. When the
-// connection breaks, reading starts again from `durable`, and the messages after it are sent
-// again: that range is reported. Before a message beyond `sentMark` is sent, the state file
-// records a new mark (the last queued message), so that after kill -9 the next process knows
-// which messages it sends again may be duplicates, and says how many they were.
-//
-// Memory: the queue holds at most ~HIGH_BYTES (memlogd's socket is paused beyond it: the kernel
-// and memlogd's store hold the rest); in flight there are at most `window` RELP messages, or the
-// kernel's buffers for TCP. A destination that is down reads nothing, so it holds no one back.
+// When the connection breaks, reading starts again from the position of the last message known
+// to have arrived, and the messages after it are sent again: logforward says how many and which,
+// and later how many it sent again that the server may already have. A destination that is down
+// reads nothing, so it holds no other back; one whose server is slow stops reading memlogd when
+// its queue is full (memlogd keeps the entries).
 
 import { Backoff, sleep } from '../client/backoff.js';
-import { Tracker, type Pending, type Position, type Step } from '../client/tracker.js';
+import { Tracker, type Step } from '../client/tracker.js';
 import { formatCursor } from '../protocol/cursor.js';
 import { entrySeverity } from '../protocol/severity.js';
 import { streamOf } from '../protocol/v1.js';
 import { decodeRecord, type V2Record } from '../protocol/v2.js';
 import { Feed } from './feed.js';
 import { MessageFormatter, type Message } from './message.js';
+import { Outbox } from './outbox.js';
 import type { ForwardSettings } from './options.js';
 import { reasonOf } from './socket.js';
 import type { SavedDestination } from './state.js';
@@ -31,33 +26,10 @@ import type { Destination } from './uri.js';
 /** Queued bytes beyond which memlogd is not read; below LOW_BYTES it is read again. */
 const HIGH_BYTES = 256 * 1024;
 const LOW_BYTES = 64 * 1024;
-/** 'window' transports: positions kept at most every this many bytes (the window is megabytes). */
-const SAMPLE_BYTES = 64 * 1024;
-/** Marks closer together than this reach further ahead; MAX_MARK_AHEAD bounds how far (sequence numbers). */
-const MARK_QUICK_MS = 200;
-const MAX_MARK_AHEAD = 16_384;
 /** A connection after a failure is reported once it has held this long. */
 const CONFIRM_MS = 1000;
 /** How long a graceful end waits for acknowledgements (SIGTERM). */
 const END_TIMEOUT_MS = 3000;
-
-/**
- * One message, from the queue until it is known to have arrived. It is also a Position: the
- * position just after it (instance, seq, and the pieces of long lines pending then).
- */
-interface Msg extends Position {
-  instance: string;
-  text: string;
-  /** UTF-8 length of text. */
-  bytes: number;
-  /** Set when sent: its id on the connection, the connection's byte offset after it, messages sent up to it. */
-  id: number;
-  end: number;
-  count: number;
-}
-
-/** The pending pieces of a position without any (shared: most positions have none). */
-const NO_PENDING: Pending[] = [];
 
 /** What a sender needs from the command that runs it. */
 export interface SenderHost {
@@ -72,25 +44,7 @@ export class Sender {
   private readonly fmt: MessageFormatter;
   private readonly feed: Feed;
   private readonly backoff: Backoff;
-  private durable: Position;
-  /** Every message sent so far is at or before this (instance, seq): recorded in the state before sending beyond it. */
-  private sentMark: { instance: string; seq: number } | null;
-  private markedAt = 0;
-  private markAhead = 0;
-  /** Messages sent again that the server may already have: counted until `until` is passed, then reported. */
-  private resend: { instance: string; until: number; count: number } | null = null;
-
-  private queue: Array<Msg | undefined> = [];
-  private qHead = 0;
-  private qBytes = 0;
-  private flight: Array<Msg | undefined> = [];
-  private fHead = 0;
-  private nextId = 0;
-  private sentCount = 0;
-  private settledCount = 0;
-  private lastSent: Position | null = null;
-  /** The furthest message sent by this process, on any connection. */
-  private lastSentEver: { instance: string; seq: number } | null = null;
+  private readonly out: Outbox;
 
   private transport: Transport | null = null;
   private broken: ((err: Error | null) => void) | null = null;
@@ -110,11 +64,13 @@ export class Sender {
   constructor(readonly d: Destination, private readonly o: ForwardSettings, hostname: string, saved: SavedDestination | null,
     private readonly host: SenderHost) {
     this.tracker = new Tracker({ maxLineBytes: d.maxSize, overflow: 'drop' }, saved);
-    this.durable = this.tracker.position();
-    this.sentMark = saved?.sent ?? null;
-    if (saved?.sent && saved.instance === saved.sent.instance && saved.sent.seq > saved.seq) {
-      this.resend = { instance: saved.sent.instance, until: saved.sent.seq, count: 0 };
-    }
+    this.out = new Outbox(this.tracker, saved, {
+      saveNow: () => host.saveNow(),
+      arrived: () => {
+        this.backoff.reset();
+        host.dirty();
+      },
+    });
     this.fmt = new MessageFormatter({ format: d.format, hostname, sdId: o.sdId, facility: d.facility, maxSize: d.maxSize });
     this.backoff = new Backoff(o.backoffMinMs, o.backoffMaxMs);
     const filters: ConstructorParameters<typeof Feed>[0]['filters'] = {};
@@ -141,10 +97,7 @@ export class Sender {
 
   /** What the state file keeps for this destination. */
   saved(): SavedDestination {
-    const pos = this.flightEmpty() && this.qHead === this.queue.length ? this.tracker.position() : this.durable;
-    const s: SavedDestination = { ...pos };
-    if (this.sentMark) s.sent = { ...this.sentMark };
-    return s;
+    return this.out.saved();
   }
 
   /** One line per state change of a topic (the server, memlogd). */
@@ -156,8 +109,8 @@ export class Sender {
 
   start(): void {
     if (this.d.tls && !this.d.tls.verify) this.o.log(`${this.d.label}: certificate verification is off (verify=off): any server can receive these logs`);
-    if (this.resend) {
-      this.o.log(`${this.d.label}: resuming after ${this.cursor}; messages up to seq ${this.resend.until} may have been sent before `
+    if (this.out.resend) {
+      this.o.log(`${this.d.label}: resuming after ${this.cursor}; messages up to seq ${this.out.resend.until} may have been sent before `
         + 'the restart: those sent again are counted');
     }
     this.runDone = this.run();
@@ -170,8 +123,12 @@ export class Sender {
       try {
         const onClosed = new Promise<Error | null>((resolve) => (this.broken = resolve));
         t = await openTransport(this.d, {
-          acked: (id) => this.transport === t && this.onAcked(id),
-          flushed: (bytes) => this.transport === t && this.onFlushed(bytes),
+          acked: (id) => {
+            if (this.transport !== t) return;
+            this.out.acked(id);
+            this.pump();
+          },
+          flushed: (bytes) => this.transport === t && this.out.flushed(bytes, t.unsure),
           drain: () => this.transport === t && this.pump(),
           closed: (err) => this.transport === t && this.broken?.(err),
         }, this.stopping.signal);
@@ -219,17 +176,14 @@ export class Sender {
     await this.feed.stop();
     const t = this.transport;
     if (t) {
-      if (await t.end(END_TIMEOUT_MS)) this.settleAll();
+      if (await t.end(END_TIMEOUT_MS)) this.out.settleAll();
       this.transport = null;
       this.broken?.(null);
     }
     await this.runDone;
-    // Nothing more will be sent: the mark comes back to what was (a next start counts no more than that).
-    const r = this.resend;
-    const sent = this.lastSentEver;
-    if (r && (!sent || (sent.instance === r.instance && sent.seq < r.until))) this.sentMark = { instance: r.instance, seq: r.until };
-    else if (sent) this.sentMark = { ...sent };
-    if (r && r.count > 0) this.reportResend();
+    this.out.finish();
+    const r = this.out.resend;
+    if (r && r.count > 0) this.reportResend(r);
   }
 
   /** The connection broke: report what may not have arrived, and go back to the last position known to have. */
@@ -237,35 +191,28 @@ export class Sender {
     this.transport = null;
     t.destroy();
     await this.feed.stop();
-    const unsettled = this.sentCount - this.settledCount;
     const why = reasonOf(err);
     const same = this.failure === why;
     this.failure = why;
     // A datagram the kernel refused (ECONNREFUSED: nobody listens) was not sent, nor those after it.
-    if (unsettled > 0 && this.lastSent && this.d.transport !== 'udp') {
+    const udp = this.d.transport === 'udp';
+    const durable = this.out.durable;
+    const unsure = this.out.broke(!udp);
+    if (unsure && !udp) {
       // (a server that drops every connection the same way is said once; the count goes on)
       if (!same) {
-        const from = this.durable.instance === this.lastSent.instance ? this.durable.seq + 1 : 0;
         const what = t.settles === 'ack' ? 'were sent but not acknowledged' : 'may not have arrived';
-        this.o.log(`${this.d.label}: lost the connection (${why}); ${unsettled} message${unsettled === 1 ? '' : 's'} `
-          + `(seq ${from}-${this.lastSent.seq}) ${what}: sending them again`);
+        this.o.log(`${this.d.label}: lost the connection (${why}); ${unsure.count} message${unsure.count === 1 ? '' : 's'} `
+          + `(seq ${unsure.from}-${unsure.to}) ${what}: sending them again`);
         this.said.set('server', '');
       }
-      const inst = this.lastSent.instance!;
-      const until = this.resend && this.resend.instance === inst ? Math.max(this.resend.until, this.lastSent.seq) : this.lastSent.seq;
-      this.resend = { instance: inst, until, count: this.resend?.instance === inst ? this.resend.count : 0 };
     } else if (!same) {
-      this.say('server', this.d.transport === 'udp' ? `the server refuses datagrams (${why}): nothing listens there; retrying`
+      this.say('server', udp ? `the server refuses datagrams (${why}): nothing listens there; retrying`
         : `lost the connection (${why}); reconnecting`);
     }
     // Back to what is known to have arrived; the rest is read from memlogd again.
-    this.tracker.restore(this.durable);
+    this.tracker.restore(durable);
     this.host.saveNow(); // the position a restart would start from, now that reading starts over there
-    this.queue = [];
-    this.qHead = this.qBytes = 0;
-    this.flight = [];
-    this.fHead = this.nextId = this.sentCount = this.settledCount = 0;
-    this.lastSent = null;
   }
 
   // --- reading ---
@@ -284,7 +231,7 @@ export class Sender {
       if (rec.type === undefined) {
         if (t.simple(rec)) {
           t.consumed(rec);
-          if (entrySeverity(rec.severity, rec.stream) <= this.d.minSeverity) this.enqueue(this.fmt.entry(rec, t.instance!));
+          if (entrySeverity(rec.severity, rec.stream) <= this.d.minSeverity) this.out.push(this.fmt.entry(rec, t.instance!));
           continue;
         }
         this.apply(t.entry(rec));
@@ -314,7 +261,7 @@ export class Sender {
       this.o.log(`${this.d.label}: memlogd does not follow the protocol: ${t.duplicates} entries sent again or out of order (not sent), `
         + `${t.unreported} entries skipped without a gap record (sent as gap messages)`);
     }
-    if (this.qBytes >= HIGH_BYTES) this.feed.pause();
+    if (this.out.bytes >= HIGH_BYTES) this.feed.pause();
     this.pump();
   }
 
@@ -329,17 +276,8 @@ export class Sender {
         data = this.fmt.gap(out.gap, out.instance !== undefined ? out.instance : this.tracker.instance, Date.now(), out.note);
       }
       s.apply();
-      if (data) this.enqueue(data);
+      if (data) this.out.push(data);
     }
-  }
-
-  private enqueue(m: Message): void {
-    const t = this.tracker;
-    this.queue.push({
-      instance: t.instance!, seq: t.seq, pending: t.pending.size === 0 ? NO_PENDING : t.position().pending,
-      text: m.text, bytes: m.bytes, id: -1, end: 0, count: 0,
-    });
-    this.qBytes += m.bytes;
   }
 
   // --- sending ---
@@ -349,140 +287,23 @@ export class Sender {
     if (!t || this.pumping) return;
     this.pumping = true;
     try {
-      while (this.qHead < this.queue.length && t.ready && this.transport === t) {
-        t.batch(() => {
-          while (this.qHead < this.queue.length && t.ready) this.sendOne(t);
-        });
-      }
+      this.out.sendTo(t);
     } finally {
       this.pumping = false;
     }
-    if (this.qHead === this.queue.length) {
-      this.queue = [];
-      this.qHead = 0;
-    } else if (this.qHead > 4096) {
-      this.queue = this.queue.slice(this.qHead);
-      this.qHead = 0;
-    }
-    if (this.qBytes < LOW_BYTES) this.feed.resume();
+    if (this.out.bytes < LOW_BYTES) this.feed.resume();
     this.checkResend();
-  }
-
-  private sendOne(t: Transport): void {
-    const m = this.queue[this.qHead]!;
-    this.queue[this.qHead++] = undefined;
-    this.qBytes -= m.bytes;
-    if (!this.sentMark || this.sentMark.instance !== m.instance || this.sentMark.seq < m.seq) this.mark(m);
-    m.id = this.nextId++;
-    t.send(m.id, m.text, m.bytes);
-    m.text = ''; // sent: only its position is kept
-    this.sentCount++;
-    m.end = t.offset;
-    m.count = this.sentCount;
-    this.lastSent = m;
-    if (!this.lastSentEver || this.lastSentEver.instance !== m.instance || this.lastSentEver.seq < m.seq) {
-      this.lastSentEver = { instance: m.instance, seq: m.seq };
-    }
-    if (this.resend && this.resend.instance === m.instance && m.seq <= this.resend.until) this.resend.count++;
-    // 'window': one position per SAMPLE_BYTES is enough (and the window is megabytes of messages)
-    const n = this.flight.length;
-    if (t.settles === 'window' && n - this.fHead >= 2 && this.flight[n - 1]!.end - this.flight[n - 2]!.end < SAMPLE_BYTES) this.flight[n - 1] = m;
-    else this.flight.push(m);
-  }
-
-  /**
-   * Records in the state file that messages up to the last queued one (of this instance) may be
-   * sent. While marks follow each other quickly (a backlog, a fast stream), the mark also reaches
-   * ahead in sequence numbers, doubling up to MAX_MARK_AHEAD: the state is then written a few
-   * times a second instead of once per batch, and after a kill -9 the count of messages sent again
-   * may include up to that many that were not sent before.
-   */
-  private mark(m: Msg): void {
-    let last: Msg = m;
-    for (let i = this.queue.length - 1; i >= this.qHead; i--) {
-      const q = this.queue[i]!;
-      if (q.instance === m.instance) {
-        last = q;
-        break;
-      }
-    }
-    const now = Date.now();
-    this.markAhead = now - this.markedAt < MARK_QUICK_MS ? Math.min(MAX_MARK_AHEAD, Math.max(256, this.markAhead * 2)) : 0;
-    this.markedAt = now;
-    this.sentMark = { instance: last.instance, seq: Math.max(last.seq, m.seq + this.markAhead) };
-    this.host.saveNow();
-  }
-
-  private flightEmpty(): boolean {
-    return this.fHead === this.flight.length;
-  }
-
-  private settle(f: Msg): void {
-    this.durable = { instance: f.instance, seq: f.seq, pending: f.pending };
-    this.settledCount = f.count;
-    this.backoff.reset();
-    this.host.dirty();
-  }
-
-  private settleAll(): void {
-    let last: Msg | undefined;
-    while (!this.flightEmpty()) last = this.flight[this.fHead++];
-    if (last) this.settle(last);
-    this.flight = [];
-    this.fHead = 0;
-  }
-
-  private onAcked(id: number): void {
-    this.settleWhile((m) => m.id <= id);
-    this.pump();
-  }
-
-  private onFlushed(bytes: number): void {
-    const limit = bytes - this.transport!.unsure;
-    this.settleWhile((m) => m.end <= limit);
-  }
-
-  /** The oldest messages in flight, as long as they pass test, have arrived. */
-  private settleWhile(test: (m: Msg) => boolean): void {
-    let last: Msg | undefined;
-    while (!this.flightEmpty() && test(this.flight[this.fHead]!)) {
-      last = this.flight[this.fHead];
-      this.flight[this.fHead++] = undefined;
-    }
-    if (last) this.settle(last);
-    this.compactFlight();
-  }
-
-  private compactFlight(): void {
-    if (this.flightEmpty()) {
-      this.flight = [];
-      this.fHead = 0;
-    } else if (this.fHead > 1024 && this.fHead * 2 > this.flight.length) {
-      this.flight = this.flight.slice(this.fHead);
-      this.fHead = 0;
-    }
   }
 
   /** Once reading has passed the last message that may be a duplicate, says how many were sent again. */
   private checkResend(): void {
-    const r = this.resend;
-    if (!r || this.failure !== null) return; // said once a connection holds again
-    const t = this.tracker;
-    const head = this.queue[this.qHead];
-    const queuedBefore = head !== undefined && head.instance === r.instance && head.seq <= r.until;
-    if (queuedBefore || (t.instance === r.instance && t.seq < r.until)) return;
-    this.reportResend();
+    if (this.failure !== null) return; // said once a connection holds again
+    const r = this.out.resendDone();
+    if (r) this.reportResend(r);
   }
 
-  private reportResend(): void {
-    const r = this.resend!;
-    this.resend = null;
+  private reportResend(r: { count: number; until: number; instance: string }): void {
     this.o.log(`${this.d.label}: sent again ${r.count} message${r.count === 1 ? '' : 's'} that the server may already have `
       + `(up to seq ${r.until} of instance ${r.instance})`);
-  }
-
-  /** Messages queued and not sent (for tests and the bench). */
-  get queuedBytes(): number {
-    return this.qBytes;
   }
 }
