@@ -83,7 +83,8 @@ describe('layout', () => {
       ...sources('lib/protocol'),
       'lib/daemon/store.ts', 'lib/daemon/heap.ts', 'lib/daemon/framing.ts', 'lib/daemon/filter.ts', 'lib/daemon/names.ts',
       'lib/logread/format.ts', 'lib/logread/request.ts',
-      'lib/logwrite/tracker.ts', 'lib/logwrite/format.ts', 'lib/logwrite/names.ts',
+      'lib/logwrite/tracker.ts', 'lib/logwrite/format.ts', 'lib/logwrite/names.ts', 'lib/logwrite/entry-bytes.ts',
+      'lib/logread/v1-text.ts', 'lib/kmsg/record.ts', 'lib/kmsg/format.ts',
     ];
     const impure = /^(node:(net|fs|child_process|dgram|worker_threads)|.*\/native\/index\.js)$/;
     const offenders = pure.flatMap((f) => runtimeImports(f).filter((s) => impure.test(s)).map((s) => `${f} imports ${s}`));
