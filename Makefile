@@ -19,9 +19,10 @@ node_modules/.stamp: package.json package-lock.json
 $(ADDON): lib/native/memlogd_native.c binding.gyp node_modules/.stamp
 	npm run --silent install
 
-dist/.stamp: $(TS_SOURCES) tsconfig.json node_modules/.stamp
+# tsc builds the library and the bench; every binary is then bundled into one file (scripts/bundle.mjs).
+dist/.stamp: $(TS_SOURCES) tsconfig.json node_modules/.stamp scripts/bundle.mjs
 	npx tsc -p tsconfig.json
-	chmod +x dist/cmd/*.js
+	node scripts/bundle.mjs
 	touch $@
 
 build: $(ADDON) dist/.stamp
