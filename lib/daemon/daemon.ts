@@ -1,6 +1,6 @@
 // memlogd: the store, the logging socket (fds in), the query socket (NDJSON out), wired.
 
-import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import * as native from '../native/index.js';
 import {
   DAEMON_DEFAULTS, DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE, MAX_NAME_LEN, SELF_SOURCE,
@@ -74,7 +74,7 @@ export class Daemon {
   private readonly ctx: InputContext;
   readonly startedAt = Date.now();
   /** This start's identity: cursors from another instance mean memlogd restarted. */
-  readonly instance = randomBytes(8).toString('hex');
+  readonly instance = randomHex(8);
   private readonly allowLog: ReadonlySet<number>;
   private readonly owners: SourceOwner[] = [];
 
@@ -246,4 +246,19 @@ function closeAll(fds: number[]): void {
       // already closed
     }
   }
+}
+
+/**
+ * Random bytes as hex, from /dev/urandom: node:crypto would do the same, but loading it
+ * initialises OpenSSL, which costs memlogd 2 MB of RSS and part of its start-up for 8 bytes.
+ */
+function randomHex(bytes: number): string {
+  const b = Buffer.alloc(bytes);
+  const fd = fs.openSync('/dev/urandom', 'r');
+  try {
+    fs.readSync(fd, b);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return b.toString('hex');
 }
