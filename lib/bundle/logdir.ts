@@ -1,0 +1,114 @@
+// The log directory's files (logwrite's `<source>.log`, `.log.N`, `.log.N.gz`, and whatever else
+// is there), newest first. logwrite keeps writing and rotating while we read, so each file is
+// read once, through one open fd, and the bytes read are the bytes archived. A file that was
+// replaced, moved, shrank or vanished between listing and reading is noted, never fatal.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseFileName } from '../logwrite/names.js';
+import { humanBytes } from '../logread/format.js';
+import { Skip } from './task.js';
+
+export interface LogFile {
+  /** Path relative to the log directory. */
+  rel: string;
+  path: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  gz: boolean;
+}
+
+/** How deep below the log directory files are looked for (logwrite writes one flat directory). */
+const MAX_DEPTH = 8;
+/** Bytes read at a time. */
+const CHUNK = 1024 * 1024;
+
+/** Rotation index of a file for ordering: the current file (-1) before .0 before .1... */
+function rotation(rel: string): number {
+  return parseFileName(path.basename(rel))?.index ?? -1;
+}
+
+/**
+ * The regular files below dir, newest first (by modification time; a rotated file after the one
+ * it was rotated from when their times are equal); what is not a regular file, in `others`.
+ * exclude: paths never listed (the archive being written, when it is inside dir).
+ */
+export async function listLogFiles(dir: string, exclude: ReadonlySet<string>): Promise<{ files: LogFile[]; others: Array<{ rel: string; why: string }> }> {
+  const files: LogFile[] = [];
+  const others: Array<{ rel: string; why: string }> = [];
+  const walk = async (rel: string, depth: number): Promise<void> => {
+    const entries = await fs.promises.readdir(path.join(dir, rel), { withFileTypes: true });
+    for (const e of entries) {
+      const r = rel ? path.join(rel, e.name) : e.name;
+      const p = path.join(dir, r);
+      if (exclude.has(p)) continue;
+      if (e.isDirectory()) {
+        if (depth < MAX_DEPTH) await walk(r, depth + 1);
+        else others.push({ rel: r, why: `directory deeper than ${MAX_DEPTH} levels: not read` });
+      } else if (e.isFile()) {
+        try {
+          const st = await fs.promises.lstat(p);
+          files.push({ rel: r, path: p, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, gz: e.name.endsWith('.gz') });
+        } catch {
+          // gone between readdir and lstat: rotated away, nothing to note about a file we never saw whole
+        }
+      } else others.push({ rel: r, why: e.isSymbolicLink() ? 'symbolic link: not followed' : 'not a regular file' });
+    }
+  };
+  await walk('', 0);
+  files.sort((a, b) => b.mtimeMs - a.mtimeMs || rotation(a.rel) - rotation(b.rel) || a.rel.localeCompare(b.rel));
+  return { files, others };
+}
+
+export interface ReadFile {
+  data: Buffer;
+  /** Size of the file when it was opened. */
+  size: number;
+  /** Only its newest bytes were read. */
+  tail: boolean;
+  notes: string[];
+}
+
+/**
+ * Reads f once through one fd: everything, or (maxBytes, not for gzip files) only its newest
+ * maxBytes. Throws Skip when it is gone before it could be opened.
+ */
+export async function readOnce(f: LogFile, maxBytes: number | null, signal: AbortSignal): Promise<ReadFile> {
+  const notes: string[] = [];
+  let fh: fs.promises.FileHandle;
+  try {
+    // O_NOFOLLOW and O_NONBLOCK: a file replaced by a symlink or a FIFO since it was listed must
+    // neither lead elsewhere nor block the read
+    fh = await fs.promises.open(f.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Skip('gone before it could be read (rotated or removed)');
+    if (code === 'ELOOP') throw new Skip('replaced by a symbolic link since it was listed: not followed');
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Skip('no longer a regular file');
+    if (st.ino !== f.ino) notes.push('replaced since it was listed (rotated): archived the file that had this name when it was read');
+    else if (st.size < f.size) notes.push(`shrank from ${humanBytes(f.size)} to ${humanBytes(st.size)} since it was listed`);
+    const start = maxBytes !== null && !f.gz && st.size > maxBytes ? st.size - maxBytes : 0;
+    const data = Buffer.allocUnsafe(st.size - start);
+    let n = 0;
+    while (n < data.length) {
+      if (signal.aborted) break;
+      const { bytesRead } = await fh.read(data, n, Math.min(CHUNK, data.length - n), start + n);
+      if (bytesRead === 0) {
+        notes.push(`shrank while being read: ${humanBytes(start + n)} of ${humanBytes(st.size)} were there`);
+        break;
+      }
+      n += bytesRead;
+    }
+    // a rotation during the read renames the file; what was read is still what it held
+    const now = await fs.promises.lstat(f.path).catch(() => null);
+    if (!now || now.ino !== st.ino) notes.push('moved while being read (rotated): archived the bytes read, under the name it had');
+    return { data: data.subarray(0, n), size: st.size, tail: start > 0, notes };
+  } finally {
+    await fh.close();
+  }
+}
