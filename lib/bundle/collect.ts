@@ -1,0 +1,190 @@
+// logbundle: everything a maintainer needs from a VM that misbehaved, in one archive, while logs
+// keep flowing. Tasks run one after the other, each within its own time limit; what each yields
+// is masked (one Redactor for the whole bundle), fitted into --max-size if it is a log file,
+// checksummed and archived at once. manifest.json, written last, lists every item, including
+// those skipped or failed and why. Nothing but the archive itself failing stops the bundle.
+
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { humanBytes } from '../logread/format.js';
+import { formatTimeMs } from '../protocol/time.js';
+import { Archive } from './archive.js';
+import { Budget, maskBytes } from './content.js';
+import { kmsgTask } from './kernel.js';
+import { listLogFiles, readOnce, type LogFile } from './logdir.js';
+import {
+  defaultStem, manifestItem, manifestJson, MANIFEST_NAME, stemOf, summarize, type ItemSource, type Manifest, type ManifestItem,
+} from './manifest.js';
+import { dumpTask, statsTask } from './memlogd.js';
+import { Redactor } from './redact.js';
+import { systemTasks } from './system.js';
+import { errorText, runTask, Skip, type Produced, type Task } from './task.js';
+
+export interface BundleOptions {
+  /** The archive's path, an existing directory to put it in, `-` for stdout, or undefined: the default name here. */
+  output?: string;
+  socket: string;
+  logDir: string;
+  maxSize: number;
+  /** --no-redact: the default rules off. */
+  noRedact?: boolean;
+  /** --redact REGEX, in order. */
+  patterns?: string[];
+  /** Every item's time limit (ms), instead of each one's own. */
+  timeoutMs?: number;
+  kmsgDevice: string;
+  /** Where `-o -` writes. */
+  stdout?: Writable;
+  /** One line per item (the command shows them on a terminal). */
+  progress?: (line: string) => void;
+  /** Stops the run; the temporary file is removed. */
+  signal?: AbortSignal;
+  hostname?: string;
+  now?: () => number;
+}
+
+export interface BundleResult {
+  /** The archive's path, null when written to stdout. */
+  file: string | null;
+  sha256: string;
+  bytes: number;
+  manifest: Manifest;
+}
+
+/** The --log-dir files, read once each, newest first, within the budget. */
+const LOG_FILE_LIMIT_MS = 10_000;
+/** Bytes read before the part of a file that fits, so a PEM block that starts there is still seen whole. */
+const REDACT_CONTEXT = 64 * 1024;
+
+function logFileTask(f: LogFile, budget: Budget): Task {
+  const path = `logs/${f.rel}`;
+  const source = { type: 'file' as const, path: f.path };
+  return {
+    path, source, limitMs: LOG_FILE_LIMIT_MS,
+    run: async (signal) => {
+      if (budget.left === 0) throw new Skip(`over --max-size: ${humanBytes(f.size)} did not fit`);
+      const r = await readOnce(f, budget.left + REDACT_CONTEXT, signal);
+      return [{ path, source, data: r.data, gzip: f.gz, budget: true, truncated: r.tail, notes: r.notes, sourceSize: r.size }];
+    },
+  };
+}
+
+/** Where the archive goes: [file, top directory name]. */
+function outputOf(o: BundleOptions, at: Date): [string | null, string] {
+  const stem = defaultStem(o.hostname ?? os.hostname(), at);
+  if (o.output === '-') return [null, stem];
+  let file = o.output ?? `${stem}.tar.gz`;
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) file = path.join(file, `${stem}.tar.gz`);
+  file = path.resolve(file);
+  return [file, stemOf(path.basename(file))];
+}
+
+export async function logbundle(o: BundleOptions): Promise<BundleResult> {
+  const now = o.now ?? Date.now;
+  const started = now();
+  const redactor = Redactor.of(o.noRedact === true, o.patterns ?? []);
+  const [file, top] = outputOf(o, new Date(started));
+  const archive = Archive.create(top, file, o.stdout ?? process.stdout);
+  const items: ManifestItem[] = [];
+  const budget = new Budget(o.maxSize);
+  const say = o.progress ?? (() => {});
+
+  const record = (item: ManifestItem) => {
+    items.push(manifestItem(item));
+    const what = item.status === 'ok'
+      ? `${humanBytes(item.size)}${item.truncated ? ', truncated' : ''}${Object.keys(item.redactions).length ? ', secrets masked' : ''}`
+      : `${item.status}: ${item.reason}`;
+    say(`${item.path}: ${what}`);
+  };
+
+  /** Masks, fits, checksums and archives one produced item. */
+  const store = async (p: Produced, durationMs: number) => {
+    const base = { path: p.path, source: p.source, durationMs, ...(p.exitCode !== undefined ? { exitCode: p.exitCode, signal: p.signal ?? null } : {}) };
+    const notes = [...(p.notes ?? [])];
+    let data = p.data;
+    let plain: Buffer | undefined;
+    let redactions = p.redacted ?? {};
+    if (!p.redacted && redactor.active) {
+      try {
+        const m = maskBytes(data, p.gzip === true, redactor);
+        ({ data, plain, counts: redactions } = m);
+        notes.push(...m.notes);
+      } catch (err) {
+        // what cannot be read cannot be masked: it stays out of the bundle
+        if (err instanceof Skip) return record({ ...base, status: 'skipped', truncated: false, redactions: {}, reason: err.message, notes });
+        return record({ ...base, status: 'failed', truncated: false, redactions: {}, reason: `cannot be read to mask secrets, so not archived: ${errorText(err)}`, notes });
+      }
+    }
+    let truncated = p.truncated === true;
+    if (p.budget) {
+      const fit = budget.fit(data, p.gzip === true, plain);
+      if (!fit) return record({ ...base, status: 'skipped', truncated: false, redactions: {}, reason: `over --max-size: ${humanBytes(data.length)} did not fit`, notes });
+      if (fit.truncated) notes.push(`cut to its newest ${humanBytes(fit.data.length)} to stay within --max-size`);
+      truncated ||= fit.truncated;
+      data = fit.data;
+    }
+    await archive.add(p.path, data, new Date(now()));
+    record({
+      ...base, status: 'ok', size: data.length, sha256: createHash('sha256').update(data).digest('hex'),
+      ...(p.sourceSize !== undefined && (truncated || p.sourceSize !== p.data.length) ? { sourceSize: p.sourceSize } : {}),
+      truncated, redactions, ...(notes.length ? { notes } : {}),
+    });
+  };
+
+  const runAll = async (tasks: Task[]) => {
+    for (const t of tasks) {
+      if (o.signal?.aborted) throw new Error('interrupted');
+      const r = await runTask(t, o.timeoutMs ?? t.limitMs, o.signal);
+      if (o.signal?.aborted) throw new Error('interrupted');
+      if (r.error) {
+        record({ path: t.path, source: t.source, status: r.error.skipped ? 'skipped' : 'failed', durationMs: r.durationMs, truncated: false, redactions: {}, reason: r.error.reason });
+      }
+      for (const p of r.produced) await store(p, r.durationMs);
+    }
+  };
+
+  try {
+    await runAll([dumpTask(o.socket, redactor, now), statsTask(o.socket), kmsgTask(o.kmsgDevice), ...systemTasks()]);
+    // the log directory last: the largest part, and the only one cut to --max-size
+    let files: LogFile[] = [];
+    const dirSource: ItemSource = { type: 'file', path: o.logDir };
+    const listing: Task = {
+      path: 'logs/', source: dirSource, limitMs: LOG_FILE_LIMIT_MS,
+      run: async () => {
+        try {
+          const l = await listLogFiles(o.logDir, new Set([archive.temp, file].filter((x): x is string => x !== null)));
+          files = l.files;
+          for (const x of l.others) record({ path: `logs/${x.rel}`, source: { type: 'file', path: path.join(o.logDir, x.rel) }, status: 'skipped', durationMs: 0, truncated: false, redactions: {}, reason: x.why });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Skip(`no log directory ${o.logDir} (logwrite never ran?)`);
+          throw err;
+        }
+        if (files.length === 0) throw new Skip(`no files in ${o.logDir} (logwrite never ran?)`);
+        return [];
+      },
+    };
+    await runAll([listing]);
+    await runAll(files.map((f) => logFileTask(f, budget)));
+
+    const finished = now();
+    const manifest: Manifest = {
+      format: 1, tool: 'logbundle', host: o.hostname ?? os.hostname(), createdAt: formatTimeMs(started), finishedAt: formatTimeMs(finished),
+      durationMs: Math.round(finished - started),
+      settings: {
+        socket: o.socket, logDir: o.logDir, maxSize: o.maxSize, redaction: o.noRedact ? 'off' : 'default',
+        patterns: o.patterns?.length ?? 0, timeoutMs: o.timeoutMs ?? null,
+      },
+      summary: summarize(items),
+      items,
+    };
+    await archive.add(MANIFEST_NAME, Buffer.from(manifestJson(manifest)), new Date(finished));
+    const { sha256, bytes } = await archive.finish();
+    return { file, sha256, bytes, manifest };
+  } catch (err) {
+    archive.abort();
+    throw err;
+  }
+}
