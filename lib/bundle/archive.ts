@@ -19,12 +19,19 @@ function tempPath(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`);
 }
 
+/** `EPIPE`, `ENOSPC`...: the errno name says it best; the message otherwise. */
+function codeOrMessage(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EPIPE' ? 'EPIPE (the reader went away)' : code ?? err.message;
+}
+
 export class Archive {
   private readonly pack = new Pack({ gzip: true, portable: true });
   private readonly hash = createHash('sha256');
   private bytes = 0;
   private readonly written: Promise<void>;
   private failure: Error | null = null;
+  private readonly out: Writable;
 
   /**
    * file: the archive's final path, or null to write to `out` (stdout). The temporary file, when
@@ -39,10 +46,11 @@ export class Archive {
       },
     });
     this.pack.pipe(tee);
+    this.out = out;
     this.written = pipeline(tee, out, { end: file !== null }).catch((err: Error) => {
-      this.failure = err;
+      this.failure = new Error(`cannot write the archive to ${file ?? 'stdout'}: ${codeOrMessage(err)}`, { cause: err });
       this.pack.resume(); // let adds go on to the end, where the failure is thrown
-      throw err;
+      throw this.failure;
     });
     this.written.catch(() => {});
   }
@@ -51,7 +59,12 @@ export class Archive {
   static create(top: string, file: string | null, out: Writable): Archive {
     if (file === null) return new Archive(top, null, null, out);
     const temp = tempPath(file);
-    const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, ARCHIVE_MODE);
+    let fd: number;
+    try {
+      fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, ARCHIVE_MODE);
+    } catch (err) {
+      throw new Error(`cannot create ${file}: ${codeOrMessage(err as Error)}`, { cause: err });
+    }
     fs.fchmodSync(fd, ARCHIVE_MODE); // whatever the umask
     return new Archive(top, file, temp, fs.createWriteStream('', { fd }));
   }
@@ -79,9 +92,12 @@ export class Archive {
     return { sha256, bytes: this.bytes };
   }
 
-  /** Gives up: removes the temporary file. */
+  /** Gives up: closes and removes the temporary file. */
   abort(): void {
     this.pack.destroy?.();
-    if (this.temp !== null) fs.rmSync(this.temp, { force: true });
+    if (this.temp !== null) {
+      this.out.destroy();
+      fs.rmSync(this.temp, { force: true });
+    }
   }
 }

@@ -104,6 +104,7 @@ export async function logbundle(o: BundleOptions): Promise<BundleResult> {
   const store = async (p: Produced, durationMs: number) => {
     const base = { path: p.path, source: p.source, durationMs, ...(p.exitCode !== undefined ? { exitCode: p.exitCode, signal: p.signal ?? null } : {}) };
     const notes = [...(p.notes ?? [])];
+    if (p.skip !== undefined) return record({ ...base, status: 'skipped', truncated: false, redactions: {}, reason: p.skip });
     let data = p.data;
     let plain: Buffer | undefined;
     let redactions = p.redacted ?? {};
@@ -140,7 +141,11 @@ export async function logbundle(o: BundleOptions): Promise<BundleResult> {
       const r = await runTask(t, o.timeoutMs ?? t.limitMs, o.signal);
       if (o.signal?.aborted) throw new Error('interrupted');
       if (r.error) {
-        record({ path: t.path, source: t.source, status: r.error.skipped ? 'skipped' : 'failed', durationMs: r.durationMs, truncated: false, redactions: {}, reason: r.error.reason });
+        const { skipped, reason } = r.error;
+        record({ path: t.path, source: t.source, status: skipped ? 'skipped' : 'failed', durationMs: r.durationMs, truncated: false, redactions: {}, reason });
+        for (const p of t.also ?? []) {
+          record({ path: p, source: { type: 'derived', from: t.path }, status: skipped ? 'skipped' : 'failed', durationMs: 0, truncated: false, redactions: {}, reason: `made from ${t.path}, which has none` });
+        }
       }
       for (const p of r.produced) await store(p, r.durationMs);
     }

@@ -39,13 +39,17 @@ function refused(code: string, message: string): Error {
 const noAnswer = () => new MemlogdError(ERR.CLOSED, 'memlogd closed the connection without answering the v2 request');
 
 export const DUMP_PATH = 'memlogd/dump.ndjson';
+const TEXT_PATH = 'memlogd/logread.txt';
+const KMSG_ITEM = 'kernel/kmsg-memlogd.txt';
+const STATS_PATH = 'memlogd/stats.json';
+const STATS_TEXT_PATH = 'memlogd/stats.txt';
 
 /** memlogd's dump: the NDJSON, logread's text, and the kernel's lines, masked per source. */
 export function dumpTask(socket: string, redactor: Redactor, now: () => number): Task {
   const req: QueryRequest = { mode: 'dump' };
   const source = { type: 'memlogd' as const, socket, request: JSON.stringify(req) };
   return {
-    path: DUMP_PATH, source, limitMs: DUMP_LIMIT_MS,
+    path: DUMP_PATH, also: [TEXT_PATH, KMSG_ITEM], source, limitMs: DUMP_LIMIT_MS,
     run: async (signal) => {
       const d = parseDump(await query(socket, req, signal));
       if (d.error) throw refused(d.error.code, d.error.message);
@@ -57,12 +61,12 @@ export function dumpTask(socket: string, redactor: Redactor, now: () => number):
       const isKmsg = (s: string) => s === KMSG_SOURCE;
       const items: Produced[] = [
         { path: DUMP_PATH, source, data: Buffer.from(dumpNdjson(d)), redacted: countsOf(counts), truncated, notes },
-        { path: 'memlogd/logread.txt', source: derived, data: Buffer.from(dumpText(d, now())), redacted: countsOf(counts), truncated, notes: [...notes] },
+        { path: TEXT_PATH, source: derived, data: Buffer.from(dumpText(d, now())), redacted: countsOf(counts), truncated, notes: [...notes] },
       ];
       const kmsg = dumpText(d, now(), isKmsg);
       items.push({
-        path: 'kernel/kmsg-memlogd.txt', source: derived, data: Buffer.from(kmsg), redacted: countsOf(counts, isKmsg), truncated,
-        notes: kmsg ? [...notes] : [`memlogd holds no entries of source ${KMSG_SOURCE} (is the kmsg service running?)`],
+        path: KMSG_ITEM, source: derived, data: Buffer.from(kmsg), redacted: countsOf(counts, isKmsg), truncated, notes: [...notes],
+        ...(kmsg ? {} : { skip: `memlogd holds no entries of source ${KMSG_SOURCE} (is the kmsg service running?)` }),
       });
       return items;
     },
@@ -74,7 +78,7 @@ export function statsTask(socket: string): Task {
   const req: QueryRequest = { mode: 'stats' };
   const source = { type: 'memlogd' as const, socket, request: JSON.stringify(req) };
   return {
-    path: 'memlogd/stats.json', source, limitMs: STATS_LIMIT_MS,
+    path: STATS_PATH, also: [STATS_TEXT_PATH], source, limitMs: STATS_LIMIT_MS,
     run: async (signal) => {
       const lines = (await query(socket, req, signal)).filter(Boolean);
       if (lines.length === 0) throw noAnswer();
@@ -82,8 +86,8 @@ export function statsTask(socket: string): Task {
       if (r.type === 'error') throw refused(String(r.code), String(r.message));
       if (r.type !== 'stats') throw new MemlogdError(ERR.PROTOCOL, `memlogd answered a stats request with ${lines[0].slice(0, 80)}`);
       return [
-        { path: 'memlogd/stats.json', source, data: Buffer.from(lines[0] + '\n') },
-        { path: 'memlogd/stats.txt', source: { type: 'derived', from: 'memlogd/stats.json' }, data: Buffer.from(formatStats(r) + '\n') },
+        { path: STATS_PATH, source, data: Buffer.from(lines[0] + '\n') },
+        { path: STATS_TEXT_PATH, source: { type: 'derived', from: STATS_PATH }, data: Buffer.from(formatStats(r) + '\n') },
       ];
     },
   };

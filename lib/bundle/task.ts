@@ -25,11 +25,15 @@ export interface Produced {
   signal?: string | null;
   /** Size of what was read from, when it differs from the item (a file cut to its newest bytes). */
   sourceSize?: number;
+  /** Not archived, for this reason (one item of several a task makes has nothing in it). */
+  skip?: string;
 }
 
 export interface Task {
   /** The item's path, for the manifest when the task yields nothing. */
   path: string;
+  /** The other items it makes from the same source (each listed too when it yields nothing). */
+  also?: string[];
   source: ItemSource;
   limitMs: number;
   run(signal: AbortSignal): Promise<Produced[]>;

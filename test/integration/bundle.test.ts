@@ -13,6 +13,7 @@ import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../lib/bundle/manifest.js';
 import { MASK } from '../../lib/bundle/redact.js';
+import { encodeEntry, encodeStart } from '../../lib/protocol/v2.js';
 import { BIN, exited, handOff, runBin, startDaemon, waitFor } from '../support/helpers.js';
 import { Feed, filesOf, linesOf, startLogwrite, useCleanups } from '../support/logwrite.js';
 import { PEM_LINES } from '../support/secrets.js';
@@ -158,17 +159,29 @@ describe('logbundle when parts are missing', () => {
     const byPath = new Map(manifest.items.map((i) => [i.path, i]));
     expect(byPath.get('memlogd/dump.ndjson')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/cannot connect to memlogd at .*is memlogd running/) });
     expect(byPath.get('memlogd/stats.json')).toMatchObject({ status: 'failed' });
+    for (const p of ['memlogd/logread.txt', 'kernel/kmsg-memlogd.txt']) {
+      expect(byPath.get(p)).toMatchObject({ status: 'failed', source: { type: 'derived', from: 'memlogd/dump.ndjson' } });
+    }
     expect(byPath.get('logs/')).toMatchObject({ status: 'skipped', reason: expect.stringContaining('logwrite never ran') });
     expect(byPath.get('kernel/dev-kmsg.txt')).toMatchObject({ status: 'skipped', reason: expect.stringContaining('no such device') });
     expect(byPath.get('system/proc/meminfo')).toMatchObject({ status: 'ok' });
-    expect(manifest.summary.failed).toBe(2);
+    expect(manifest.summary.failed).toBe(5);
   });
 
-  it('gives up on a memlogd that accepts and never answers at the time limit, and still makes the bundle', async () => {
+  it('stops waiting for a memlogd that hangs at the time limit: keeps what came, marked truncated, and still makes the bundle', async () => {
     const dir = tmpDir();
     const socket = path.join(dir, 'q.sock');
     const held: net.Socket[] = [];
-    const server = net.createServer((s) => held.push(s.on('error', () => {}).resume()));
+    // answers the dump with its start and one entry, then hangs; never answers the stats request
+    const server = net.createServer((s) => {
+      held.push(s.on('error', () => {}));
+      s.once('data', (req) => {
+        if (req.toString().startsWith('{"mode":"dump"')) {
+          s.write(`${encodeStart('ab12', 0, 5)}\n${encodeEntry({ seq: 0, time: '2026-11-21T05:40:00Z', source: 'web', stream: 'stderr', msg: 'token=abc then hung' })}\n`);
+        }
+        s.resume();
+      });
+    });
     await new Promise<void>((r) => server.listen(socket, r));
     defer(() => {
       for (const s of held) s.destroy();
@@ -177,10 +190,15 @@ describe('logbundle when parts are missing', () => {
     const archive = path.join(dir, 'hang.tar.gz');
     const r = await bundle(['-o', archive, '-socket', socket, '--log-dir', dir, '--timeout', '1']);
     expect(r.code).toBe(0);
-    const { manifest } = extractAndVerify(archive);
-    const dumpItem = manifest.items.find((i) => i.path === 'memlogd/dump.ndjson')!;
-    expect(dumpItem).toMatchObject({ status: 'failed', reason: expect.stringContaining('time limit of 1s reached') });
-    expect(dumpItem.durationMs).toBeGreaterThanOrEqual(900);
+    const { manifest, read } = extractAndVerify(archive);
+    const byPath = new Map(manifest.items.map((i) => [i.path, i]));
+    expect(byPath.get('memlogd/dump.ndjson')).toMatchObject({
+      status: 'ok', truncated: true, redactions: { 'secret-value': 1 }, notes: ['time limit of 1s reached: cut there'],
+    });
+    expect(read('memlogd/logread.txt').toString()).toBe(`2026-11-21T05:40:00Z;web;token=${MASK} then hung\n`);
+    const stats = byPath.get('memlogd/stats.json')!;
+    expect(stats).toMatchObject({ status: 'failed', reason: expect.stringContaining('time limit of 1s reached') });
+    expect(stats.durationMs).toBeGreaterThanOrEqual(900);
     // every connection it opened was closed again
     await waitFor(() => held.length === 2 && held.every((s) => s.destroyed || s.readableEnded), 'logbundle to close its connections');
   });
