@@ -14,10 +14,8 @@ import { formatTimeMs } from '../protocol/time.js';
 import { Archive } from './archive.js';
 import { Budget, maskBytes } from './content.js';
 import { kmsgTask } from './kernel.js';
-import { listLogFiles, readOnce, type LogFile } from './logdir.js';
-import {
-  defaultStem, manifestItem, manifestJson, MANIFEST_NAME, stemOf, summarize, type ItemSource, type Manifest, type ManifestItem,
-} from './manifest.js';
+import { LogDir } from './logdir.js';
+import { defaultStem, manifestItem, manifestJson, MANIFEST_NAME, stemOf, summarize, type Manifest, type ManifestItem } from './manifest.js';
 import { dumpTask, statsTask } from './memlogd.js';
 import { Redactor } from './redact.js';
 import { systemTasks } from './system.js';
@@ -54,24 +52,6 @@ export interface BundleResult {
   manifest: Manifest;
 }
 
-/** The --log-dir files, read once each, newest first, within the budget. */
-const LOG_FILE_LIMIT_MS = 10_000;
-/** Bytes read before the part of a file that fits, so a PEM block that starts there is still seen whole. */
-const REDACT_CONTEXT = 64 * 1024;
-
-function logFileTask(f: LogFile, budget: Budget): Task {
-  const path = `logs/${f.rel}`;
-  const source = { type: 'file' as const, path: f.path };
-  return {
-    path, source, limitMs: LOG_FILE_LIMIT_MS,
-    run: async (signal) => {
-      if (budget.left === 0) throw new Skip(`over --max-size: ${humanBytes(f.size)} did not fit`);
-      const r = await readOnce(f, budget.left + REDACT_CONTEXT, signal);
-      return [{ path, source, data: r.data, gzip: f.gz, budget: true, truncated: r.tail, notes: r.notes, sourceSize: r.size }];
-    },
-  };
-}
-
 /** Where the archive goes: [file, top directory name]. */
 function outputOf(o: BundleOptions, at: Date): [string | null, string] {
   const stem = defaultStem(o.hostname ?? os.hostname(), at);
@@ -100,11 +80,16 @@ export async function logbundle(o: BundleOptions): Promise<BundleResult> {
     say(`${item.path}: ${what}`);
   };
 
+  type Base = Pick<ManifestItem, 'path' | 'source' | 'durationMs' | 'exitCode' | 'signal'>;
+  /** An item that is not in the archive, and why. */
+  const notArchived = (base: Base, status: 'skipped' | 'failed', reason: string, notes: string[] = []) =>
+    record({ ...base, status, truncated: false, redactions: {}, reason, ...(notes.length ? { notes } : {}) });
+
   /** Masks, fits, checksums and archives one produced item. */
   const store = async (p: Produced, durationMs: number) => {
-    const base = { path: p.path, source: p.source, durationMs, ...(p.exitCode !== undefined ? { exitCode: p.exitCode, signal: p.signal ?? null } : {}) };
+    const base: Base = { path: p.path, source: p.source, durationMs, ...(p.exitCode !== undefined ? { exitCode: p.exitCode, signal: p.signal ?? null } : {}) };
     const notes = [...(p.notes ?? [])];
-    if (p.skip !== undefined) return record({ ...base, status: 'skipped', truncated: false, redactions: {}, reason: p.skip });
+    if (p.skip !== undefined) return notArchived(base, 'skipped', p.skip);
     let data = p.data;
     let plain: Buffer | undefined;
     let redactions = p.redacted ?? {};
@@ -115,14 +100,14 @@ export async function logbundle(o: BundleOptions): Promise<BundleResult> {
         notes.push(...m.notes);
       } catch (err) {
         // what cannot be read cannot be masked: it stays out of the bundle
-        if (err instanceof Skip) return record({ ...base, status: 'skipped', truncated: false, redactions: {}, reason: err.message, notes });
-        return record({ ...base, status: 'failed', truncated: false, redactions: {}, reason: `cannot be read to mask secrets, so not archived: ${errorText(err)}`, notes });
+        if (err instanceof Skip) return notArchived(base, 'skipped', err.message, notes);
+        return notArchived(base, 'failed', `cannot be read to mask secrets, so not archived: ${errorText(err)}`, notes);
       }
     }
     let truncated = p.truncated === true;
     if (p.budget) {
       const fit = budget.fit(data, p.gzip === true, plain);
-      if (!fit) return record({ ...base, status: 'skipped', truncated: false, redactions: {}, reason: `over --max-size: ${humanBytes(data.length)} did not fit`, notes });
+      if (!fit) return notArchived(base, 'skipped', `over --max-size: ${humanBytes(data.length)} did not fit`, notes);
       if (fit.truncated) notes.push(`cut to its newest ${humanBytes(fit.data.length)} to stay within --max-size`);
       truncated ||= fit.truncated;
       data = fit.data;
@@ -141,11 +126,9 @@ export async function logbundle(o: BundleOptions): Promise<BundleResult> {
       const r = await runTask(t, o.timeoutMs ?? t.limitMs, o.signal);
       if (o.signal?.aborted) throw new Error('interrupted');
       if (r.error) {
-        const { skipped, reason } = r.error;
-        record({ path: t.path, source: t.source, status: skipped ? 'skipped' : 'failed', durationMs: r.durationMs, truncated: false, redactions: {}, reason });
-        for (const p of t.also ?? []) {
-          record({ path: p, source: { type: 'derived', from: t.path }, status: skipped ? 'skipped' : 'failed', durationMs: 0, truncated: false, redactions: {}, reason: `made from ${t.path}, which has none` });
-        }
+        const status = r.error.skipped ? 'skipped' : 'failed';
+        notArchived({ path: t.path, source: t.source, durationMs: r.durationMs }, status, r.error.reason);
+        for (const p of t.also ?? []) notArchived({ path: p, source: { type: 'derived', from: t.path }, durationMs: 0 }, status, `made from ${t.path}, which has none`);
       }
       for (const p of r.produced) await store(p, r.durationMs);
     }
@@ -154,25 +137,9 @@ export async function logbundle(o: BundleOptions): Promise<BundleResult> {
   try {
     await runAll([dumpTask(o.socket, redactor, now), statsTask(o.socket), kmsgTask(o.kmsgDevice), ...systemTasks()]);
     // the log directory last: the largest part, and the only one cut to --max-size
-    let files: LogFile[] = [];
-    const dirSource: ItemSource = { type: 'file', path: o.logDir };
-    const listing: Task = {
-      path: 'logs/', source: dirSource, limitMs: LOG_FILE_LIMIT_MS,
-      run: async () => {
-        try {
-          const l = await listLogFiles(o.logDir, new Set([archive.temp, file].filter((x): x is string => x !== null)));
-          files = l.files;
-          for (const x of l.others) record({ path: `logs/${x.rel}`, source: { type: 'file', path: path.join(o.logDir, x.rel) }, status: 'skipped', durationMs: 0, truncated: false, redactions: {}, reason: x.why });
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Skip(`no log directory ${o.logDir} (logwrite never ran?)`);
-          throw err;
-        }
-        if (files.length === 0) throw new Skip(`no files in ${o.logDir} (logwrite never ran?)`);
-        return [];
-      },
-    };
-    await runAll([listing]);
-    await runAll(files.map((f) => logFileTask(f, budget)));
+    const logs = new LogDir(o.logDir, new Set([archive.temp, file].filter((x): x is string => x !== null)), budget);
+    await runAll([logs.listing()]);
+    await runAll(logs.fileTasks());
 
     const finished = now();
     const manifest: Manifest = {

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseFileName } from '../logwrite/names.js';
 import { humanBytes } from '../logread/format.js';
-import { Skip } from './task.js';
+import type { Budget } from './content.js';
+import { Skip, type Produced, type Task } from './task.js';
 
 export interface LogFile {
   /** Path relative to the log directory. */
@@ -19,6 +20,10 @@ export interface LogFile {
   gz: boolean;
 }
 
+// Listing or reading one file takes milliseconds; the limit is for a file system that hangs.
+const LOG_FILE_LIMIT_MS = 10_000;
+/** Bytes read before the part of a file that fits, so a PEM block that starts there is still seen whole. */
+const REDACT_CONTEXT = 64 * 1024;
 /** How deep below the log directory files are looked for (logwrite writes one flat directory). */
 const MAX_DEPTH = 8;
 /** Bytes read at a time. */
@@ -110,5 +115,49 @@ export async function readOnce(f: LogFile, maxBytes: number | null, signal: Abor
     return { data: data.subarray(0, n), size: st.size, tail: start > 0, notes };
   } finally {
     await fh.close();
+  }
+}
+
+/** The log directory's tasks: its listing, then one per file, newest first, within the budget. */
+export class LogDir {
+  private files: LogFile[] = [];
+
+  constructor(readonly dir: string, private readonly exclude: ReadonlySet<string>, private readonly budget: Budget) {}
+
+  /** Lists the files (for fileTasks); what is not a regular file comes back as skipped items. */
+  listing(): Task {
+    const { dir } = this;
+    return {
+      path: 'logs/', source: { type: 'file', path: dir }, limitMs: LOG_FILE_LIMIT_MS,
+      run: async () => {
+        let l: Awaited<ReturnType<typeof listLogFiles>>;
+        try {
+          l = await listLogFiles(dir, this.exclude);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Skip(`no log directory ${dir} (logwrite never ran?)`);
+          throw err;
+        }
+        if (l.files.length === 0 && l.others.length === 0) throw new Skip(`no files in ${dir} (logwrite never ran?)`);
+        this.files = l.files;
+        return l.others.map((x): Produced => ({
+          path: `logs/${x.rel}`, source: { type: 'file', path: path.join(dir, x.rel) }, data: Buffer.alloc(0), skip: x.why,
+        }));
+      },
+    };
+  }
+
+  fileTasks(): Task[] {
+    return this.files.map((f) => {
+      const item = `logs/${f.rel}`;
+      const source = { type: 'file' as const, path: f.path };
+      return {
+        path: item, source, limitMs: LOG_FILE_LIMIT_MS,
+        run: async (signal: AbortSignal): Promise<Produced[]> => {
+          if (this.budget.left === 0) throw new Skip(`over --max-size: ${humanBytes(f.size)} did not fit`);
+          const r = await readOnce(f, this.budget.left + REDACT_CONTEXT, signal);
+          return [{ path: item, source, data: r.data, gzip: f.gz, budget: true, truncated: r.tail, notes: r.notes, sourceSize: r.size }];
+        },
+      };
+    });
   }
 }
