@@ -6,14 +6,16 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { logbundle } from '../../lib/bundle/collect.js';
 import { listLogFiles, readOnce } from '../../lib/bundle/logdir.js';
 import type { Manifest } from '../../lib/bundle/manifest.js';
 import { MASK } from '../../lib/bundle/redact.js';
 import { Skip } from '../../lib/bundle/task.js';
-import { runBin } from '../support/helpers.js';
+import { fdCount, runBin, waitFor } from '../support/helpers.js';
 import { useCleanups } from '../support/logwrite.js';
 
 const { tmpDir } = useCleanups();
@@ -153,5 +155,29 @@ describe('logbundle redaction options', () => {
     const r = await runBin('logbundle', ['--redact', 'a(', '-o', path.join(tmpDir(), 'x.tar.gz')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^logbundle: --redact: Invalid regular expression/);
+  });
+});
+
+describe('logbundle() as a library', () => {
+  it('closes every fd it opened, also after an item timed out and with the archive written', async () => {
+    const dir = tmpDir();
+    file(dir, 'a.log', lines('a', 50), 0);
+    file(dir, 'a.log.0.gz', zlib.gzipSync(lines('b', 50)), 10);
+    const socket = path.join(dir, 'q.sock');
+    const held: net.Socket[] = [];
+    const server = net.createServer((s) => held.push(s.on('error', () => {}).resume()));
+    await new Promise<void>((r) => server.listen(socket, r));
+    try {
+      const before = fdCount('self');
+      const r = await logbundle({
+        output: path.join(dir, 'lib.tar.gz'), socket, logDir: dir, maxSize: 1 << 20, kmsgDevice: '/dev/kmsg', timeoutMs: 500,
+      });
+      expect(r.manifest.items.find((i) => i.path === 'memlogd/dump.ndjson')).toMatchObject({ status: 'failed' });
+      expect(r.manifest.items.find((i) => i.path === 'logs/a.log')).toMatchObject({ status: 'ok' });
+      await waitFor(() => fdCount('self') === before, 'every fd to be closed', 10_000);
+    } finally {
+      for (const s of held) s.destroy();
+      server.close();
+    }
   });
 });
