@@ -26,7 +26,8 @@ run('logbundle', async () => {
     .option('-o, --output <file>', 'the archive (an existing directory: the default name in it; - for stdout) [default: ./logbundle-<hostname>-<UTC time>.tar.gz]')
     .option('--socket <path>', 'memlogd query socket', DEFAULT_QUERY_SOCKET)
     .option('--log-dir <dir>', "logwrite's directory: its files go in newest first, within --max-size", LOGWRITE_DEFAULTS.logDir)
-    .option('--max-size <size>', 'most bytes of --log-dir files in the bundle; the rest is cut, keeping the newest (k, M, G)', arg(parseSize), parseSize(DEFAULT_MAX_SIZE))
+    .addOption(new Option('--max-size <size>', 'most bytes of --log-dir files in the bundle; the rest is cut, keeping the newest (k, M, G)')
+      .argParser(arg(parseSize)).default(parseSize(DEFAULT_MAX_SIZE), DEFAULT_MAX_SIZE))
     .option('--redact <regex>', 'also mask whatever matches this regular expression (JavaScript syntax); repeatable', collect)
     .option('--no-redact', 'do not mask the usual secret shapes (passwords, tokens, keys); --redact patterns still apply')
     .addOption(new Option('--no-default-rules').hideHelp())
@@ -39,7 +40,6 @@ run('logbundle', async () => {
   const o = cmd.opts<{
     output?: string; socket: string; logDir: string; maxSize: number; redact?: string[]; defaultRules: boolean; timeout?: number; kmsgDevice: string;
   }>();
-  if (cmd.args.length) throw new UsageError(`unexpected argument ${JSON.stringify(cmd.args[0])}`);
   if (o.output === '-' && process.stdout.isTTY) throw new UsageError('-o -: refusing to write a binary archive to a terminal (redirect stdout, or use -o FILE)');
   const stop = new AbortController();
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
