@@ -138,8 +138,12 @@ export async function logbundle(o: BundleOptions): Promise<BundleResult> {
     await runAll([dumpTask(o.socket, redactor, now), statsTask(o.socket), kmsgTask(o.kmsgDevice), ...systemTasks()]);
     // the log directory last: the largest part, and the only one cut to --max-size
     const logs = new LogDir(o.logDir, new Set([archive.temp, file].filter((x): x is string => x !== null)), budget);
-    await runAll([logs.listing()]);
-    await runAll(logs.fileTasks());
+    try {
+      await runAll([logs.listing()]);
+      await runAll(logs.fileTasks());
+    } finally {
+      await logs.close();
+    }
 
     const finished = now();
     const manifest: Manifest = {

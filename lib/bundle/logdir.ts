@@ -24,6 +24,10 @@ export interface LogFile {
 const LOG_FILE_LIMIT_MS = 10_000;
 /** Bytes read before the part of a file that fits, so a PEM block that starts there is still seen whole. */
 const REDACT_CONTEXT = 64 * 1024;
+// Files opened right after the listing, so that each is read as it was then, wherever logwrite
+// moves it meanwhile. Far below the 1024 fds a process may have by default (RLIMIT_NOFILE);
+// files beyond these are opened when their turn comes.
+const HELD_OPEN = 256;
 /** How deep below the log directory files are looked for (logwrite writes one flat directory). */
 const MAX_DEPTH = 8;
 /** Bytes read at a time. */
@@ -76,26 +80,33 @@ export interface ReadFile {
 }
 
 /**
- * Reads f once through one fd: everything, or (maxBytes, not for gzip files) only its newest
- * maxBytes. Throws Skip when it is gone before it could be opened.
+ * Opens f for reading. O_NOFOLLOW and O_NONBLOCK: a file replaced by a symlink or a FIFO since it
+ * was listed must neither lead elsewhere nor block. Throws Skip when it is gone.
  */
-export async function readOnce(f: LogFile, maxBytes: number | null, signal: AbortSignal): Promise<ReadFile> {
-  const notes: string[] = [];
-  let fh: fs.promises.FileHandle;
+export async function openLogFile(f: LogFile): Promise<fs.promises.FileHandle> {
   try {
-    // O_NOFOLLOW and O_NONBLOCK: a file replaced by a symlink or a FIFO since it was listed must
-    // neither lead elsewhere nor block the read
-    fh = await fs.promises.open(f.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    return await fs.promises.open(f.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new Skip('gone before it could be read (rotated or removed)');
     if (code === 'ELOOP') throw new Skip('replaced by a symbolic link since it was listed: not followed');
     throw err;
   }
+}
+
+/**
+ * Reads f once through one fd (fh, opened when it was listed, or opened now), and closes it:
+ * everything, or (maxBytes, not for gzip files) only its newest maxBytes. An fd keeps what the
+ * file held when it was opened, even when logwrite renames it (rotation) or deletes it (after
+ * compressing it) before it is read.
+ */
+export async function readOnce(f: LogFile, maxBytes: number | null, signal: AbortSignal, fh?: fs.promises.FileHandle): Promise<ReadFile> {
+  const notes: string[] = [];
+  fh ??= await openLogFile(f);
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new Skip('no longer a regular file');
-    if (st.ino !== f.ino) notes.push('replaced since it was listed (rotated): archived the file that had this name when it was read');
+    if (st.ino !== f.ino) notes.push('replaced between listing and opening (rotated): archived the file that had this name when opened');
     else if (st.size < f.size) notes.push(`shrank from ${humanBytes(f.size)} to ${humanBytes(st.size)} since it was listed`);
     const start = maxBytes !== null && !f.gz && st.size > maxBytes ? st.size - maxBytes : 0;
     const data = Buffer.allocUnsafe(st.size - start);
@@ -109,9 +120,8 @@ export async function readOnce(f: LogFile, maxBytes: number | null, signal: Abor
       }
       n += bytesRead;
     }
-    // a rotation during the read renames the file; what was read is still what it held
     const now = await fs.promises.lstat(f.path).catch(() => null);
-    if (!now || now.ino !== st.ino) notes.push('moved while being read (rotated): archived the bytes read, under the name it had');
+    if (!now || now.ino !== st.ino) notes.push('rotated away since it was opened: archived what it held then, under the name it had');
     return { data: data.subarray(0, n), size: st.size, tail: start > 0, notes };
   } finally {
     await fh.close();
@@ -121,6 +131,8 @@ export async function readOnce(f: LogFile, maxBytes: number | null, signal: Abor
 /** The log directory's tasks: its listing, then one per file, newest first, within the budget. */
 export class LogDir {
   private files: LogFile[] = [];
+  /** fds opened at the listing, until their file is read. */
+  private readonly held = new Map<LogFile, fs.promises.FileHandle>();
 
   constructor(readonly dir: string, private readonly exclude: ReadonlySet<string>, private readonly budget: Budget) {}
 
@@ -129,7 +141,7 @@ export class LogDir {
     const { dir } = this;
     return {
       path: 'logs/', source: { type: 'file', path: dir }, limitMs: LOG_FILE_LIMIT_MS,
-      run: async () => {
+      run: async (signal) => {
         let l: Awaited<ReturnType<typeof listLogFiles>>;
         try {
           l = await listLogFiles(dir, this.exclude);
@@ -139,6 +151,11 @@ export class LogDir {
         }
         if (l.files.length === 0 && l.others.length === 0) throw new Skip(`no files in ${dir} (logwrite never ran?)`);
         this.files = l.files;
+        for (const f of l.files.slice(0, HELD_OPEN)) {
+          if (signal.aborted) break;
+          const fh = await openLogFile(f).catch(() => null); // gone already: its task says so
+          if (fh) this.held.set(f, fh);
+        }
         return l.others.map((x): Produced => ({
           path: `logs/${x.rel}`, source: { type: 'file', path: path.join(dir, x.rel) }, data: Buffer.alloc(0), skip: x.why,
         }));
@@ -153,11 +170,22 @@ export class LogDir {
       return {
         path: item, source, limitMs: LOG_FILE_LIMIT_MS,
         run: async (signal: AbortSignal): Promise<Produced[]> => {
-          if (this.budget.left === 0) throw new Skip(`over --max-size: ${humanBytes(f.size)} did not fit`);
-          const r = await readOnce(f, this.budget.left + REDACT_CONTEXT, signal);
+          const fh = this.held.get(f);
+          this.held.delete(f);
+          if (this.budget.left === 0) {
+            await fh?.close();
+            throw new Skip(`over --max-size: ${humanBytes(f.size)} did not fit`);
+          }
+          const r = await readOnce(f, this.budget.left + REDACT_CONTEXT, signal, fh);
           return [{ path: item, source, data: r.data, gzip: f.gz, budget: true, truncated: r.tail, notes: r.notes, sourceSize: r.size }];
         },
       };
     });
+  }
+
+  /** Closes the fds of files not read (the run was interrupted). */
+  async close(): Promise<void> {
+    for (const fh of this.held.values()) await fh.close().catch(() => {});
+    this.held.clear();
   }
 }

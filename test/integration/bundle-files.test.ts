@@ -11,7 +11,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { logbundle } from '../../lib/bundle/collect.js';
-import { listLogFiles, readOnce } from '../../lib/bundle/logdir.js';
+import { listLogFiles, openLogFile, readOnce } from '../../lib/bundle/logdir.js';
 import type { Manifest } from '../../lib/bundle/manifest.js';
 import { MASK } from '../../lib/bundle/redact.js';
 import { Skip } from '../../lib/bundle/task.js';
@@ -53,7 +53,19 @@ describe('listing the log directory', () => {
 });
 
 describe('reading a file once', () => {
-  it('notes a file rotated between listing and reading, and archives what now has the name', async () => {
+  it('reads a file opened at the listing as it was then, wherever a rotation moved it', async () => {
+    const dir = tmpDir();
+    file(dir, 'a.log', 'before rotation\n', 0);
+    const [f] = (await listLogFiles(dir, new Set())).files;
+    const fh = await openLogFile(f);
+    fs.renameSync(path.join(dir, 'a.log'), path.join(dir, 'a.log.0'));
+    fs.writeFileSync(path.join(dir, 'a.log'), 'after\n');
+    const r = await readOnce(f, null, never, fh);
+    expect(r.data.toString()).toBe('before rotation\n');
+    expect(r.notes).toEqual(['rotated away since it was opened: archived what it held then, under the name it had']);
+  });
+
+  it('notes a file replaced between listing and opening, and archives what then has the name', async () => {
     const dir = tmpDir();
     file(dir, 'a.log', 'before rotation\n', 0);
     const [f] = (await listLogFiles(dir, new Set())).files;
@@ -61,7 +73,7 @@ describe('reading a file once', () => {
     fs.writeFileSync(path.join(dir, 'a.log'), 'after\n');
     const r = await readOnce(f, null, never);
     expect(r.data.toString()).toBe('after\n');
-    expect(r.notes).toEqual(['replaced since it was listed (rotated): archived the file that had this name when it was read']);
+    expect(r.notes).toEqual(['replaced between listing and opening (rotated): archived the file that had this name when opened']);
   });
 
   it('notes a file that shrank, and skips one that is gone', async () => {
