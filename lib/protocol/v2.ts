@@ -6,7 +6,7 @@ import type { FastCopy } from '../wasm/fast-memory.js';
 import { ProtocolError } from './errors.js';
 import { parseCursor } from './cursor.js';
 import { globToRegExp } from './glob.js';
-import { escapeJsonInto, maxEscapedLength } from './json.js';
+import { escapeJsonInto, jsonString, maxEscapedLength } from './json.js';
 import { readStats, type ReceivedStats, type StatsRecord } from './stats.js';
 import { formatTime, parseTime } from './time.js';
 import { V1_ENTRY_OVERHEAD } from './v1.js';
@@ -127,6 +127,21 @@ function writeDigits(out: Buffer, o: number, n: number): number {
     n = Math.floor(n / 10);
   }
   return o + digits;
+}
+
+/**
+ * A decoded entry as the line memlogd sends (without the newline), through V2Encoder, so a client
+ * that changes an entry (logbundle masking a secret) writes it exactly as memlogd would. Null when
+ * its time is not an RFC3339 time.
+ */
+export function encodeEntry(e: V2Entry): string | null {
+  const t = parseTime(e.time);
+  if (!t) return null;
+  const source = jsonString(Buffer.from(e.source, 'utf8'));
+  const msg = Buffer.from(e.msg, 'utf8');
+  const out = Buffer.allocUnsafe(V2Encoder.worstCase(source, msg.length));
+  const n = new V2Encoder().encode(out, 0, e.seq, t[0], t[1], source, e.stream === 'stdout', msg, 0, msg.length, e.partial === true);
+  return out.toString('utf8', 0, n - 1);
 }
 
 // v2 records other than entries (they carry a "type").
