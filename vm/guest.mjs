@@ -15,6 +15,8 @@ import * as S from './scenario.mjs';
 const RESULTS = process.env.RESULTS ?? '/dev/ttyS1';
 /** How long everything may take to arrive, under software emulation on a loaded host. */
 const WAIT_MS = 180_000;
+/** Twice the slowest start of kmsg and logwrite seen under emulation on a loaded host (~25 s), with room. */
+const STALL_MS = 60_000;
 const GETTY_ROOT = '/tmp/getty-root';
 
 const report = { marks: {}, onboot: {}, services: {}, errors: [] };
@@ -80,8 +82,7 @@ function logFiles() {
 }
 
 /** True once memlogd and logwrite's files hold every line the scenario writes, and the boot. */
-async function arrived() {
-  const entries = await dump();
+function arrived(entries) {
   const count = new Map();
   for (const e of entries) count.set(e.source, (count.get(e.source) ?? 0) + 1);
   for (const [source, lines] of S.expectedSources()) {
@@ -117,7 +118,7 @@ async function gettyLogread(until) {
   const outer = `mount --bind /run ${GETTY_ROOT}/run && exec chroot ${GETTY_ROOT} /bin/sh -c '${inner}'`;
   let seen = false;
   const r = await run('unshare', ['-m', '/bin/sh', '-c', outer], {
-    timeoutMs: 60_000,
+    timeoutMs: 45_000,
     onStdout: (out, kill) => {
       if (!seen && out.includes(until)) {
         seen = true;
@@ -146,9 +147,18 @@ async function main() {
   for (const c of S.SERVICES) startService(c.name, ['sh', '-c', S.demoCommand(c, true)]);
   mark('services-started');
 
+  // Until everything is in, WAIT_MS at most, or STALL_MS without a single new entry (a hand-off
+  // that never happened must fail in reasonable time, not after the full wait).
   const deadline = Date.now() + WAIT_MS;
   let ok = false;
-  while (!(ok = await arrived().catch(() => false)) && Date.now() < deadline) await sleep(250);
+  let seen = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    const entries = await dump().catch(() => []);
+    if ((ok = arrived(entries)) || Date.now() > deadline || Date.now() - lastChange > STALL_MS) break;
+    if (entries.length !== seen) [seen, lastChange] = [entries.length, Date.now()];
+    await sleep(250);
+  }
   report.waitTimedOut = !ok;
   mark('arrived');
 

@@ -34,7 +34,7 @@ export VM_T0_MS=$(date +%s%3N)
 set +e
 timeout --kill-after=10 "$TIMEOUT" \
   qemu-system-x86_64 \
-    -accel "$ACCEL" -cpu "$CPU" -smp 1 -m "$MEM" \
+    -accel "$ACCEL" -cpu "$CPU" -smp "${VM_SMP:-1}" -m "$MEM" \
     -nodefaults -no-user-config -display none -no-reboot \
     -kernel "$KERNEL" -initrd "$OUT/initrd.img" -append "$APPEND" \
     -serial stdio -serial "file:$OUT/results.txt" \
