@@ -18,6 +18,8 @@ dir=${0%/*}
 [ "$dir" = "$0" ] && dir=.
 tool=${0##*/}
 prefix=$dir/../lib/memlogd
+# Alpine's node reads ICU's data from a file (pkg/stage-runtime.sh); Debian's build has it inside.
+[ -d "$prefix/share/icu" ] && export NODE_ICU_DATA="$prefix/share/icu"
 
 if [ "$dir" = /usr/bin ]; then
   exec "$prefix/bin/node" "$prefix/dist/cmd/$tool.js" "$@"

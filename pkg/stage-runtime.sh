@@ -7,7 +7,7 @@
 set -eu
 prefix=${PREFIX:-/usr/lib/memlogd}   # PREFIX: for trying the script elsewhere
 addon=$1    # the built addon, checked too
-mkdir -p "$prefix/bin" "$prefix/lib"
+mkdir -p "$prefix/bin" "$prefix/lib" "$prefix/share/icu"
 cp "$(command -v node)" "$prefix/bin/node"
 
 # ldd lines: "libstdc++.so.6 => /usr/lib/libstdc++.so.6 (0x...)" and "/lib/ld-musl-x86_64.so.1 (0x...)".
@@ -17,6 +17,11 @@ ldd "$prefix/bin/node" | awk '$2 == "=>" && $3 ~ /^\// { print $1, $3; next } $1
     [ "$name" = - ] && name=${file##*/}
     cp -L "$file" "$prefix/lib/$name"
   done
+# Alpine's node uses the system ICU, whose data is a file ldd cannot see (icu-data-en or
+# icu-data-full: /usr/share/icu/<version>/icudt<N>l.dat). The launchers point NODE_ICU_DATA here.
+for dat in /usr/share/icu/*/icudt*.dat; do
+  [ -e "$dat" ] && cp "$dat" "$prefix/share/icu/"
+done
 loader=$(ls "$prefix"/lib/ld-*.so* | head -n1)
 patchelf --set-interpreter "$loader" --set-rpath "$prefix/lib" "$prefix/bin/node"
 
@@ -30,4 +35,9 @@ for bin in "$prefix/bin/node" "$addon"; do
     fi
   done
 done
-"$prefix/bin/node" -e 'console.log(`node ${process.version} runs from ${process.execPath}`)'
+# And node runs from the prefix alone, with the system's ICU data out of the way.
+[ -d /usr/share/icu ] && mv /usr/share/icu /usr/share/icu.hidden
+NODE_ICU_DATA=$prefix/share/icu "$prefix/bin/node" -e \
+  'console.log(`node ${process.version} runs from ${process.execPath}; ${new Date(0).toLocaleDateString("de-DE")}`)'
+[ -d /usr/share/icu.hidden ] && mv /usr/share/icu.hidden /usr/share/icu
+exit 0

@@ -160,10 +160,10 @@ describe('Dockerfiles', () => {
     expect(final.from).toBe('FROM scratch');
 
     // What the build stage makes itself, besides the repository under /src.
-    const made = ['/usr/lib/memlogd/bin/', '/usr/lib/memlogd/lib/', '/launchers/', '/shell/'];
+    const made = ['/usr/lib/memlogd/bin/', '/usr/lib/memlogd/lib/', '/usr/lib/memlogd/share/', '/launchers/', '/shell/'];
     const stageScript = fs.readFileSync(path.join(ROOT, 'pkg/stage-runtime.sh'), 'utf8');
     expect(stageScript).toContain('prefix=${PREFIX:-/usr/lib/memlogd}');
-    expect(stageScript).toContain('mkdir -p "$prefix/bin" "$prefix/lib"');
+    expect(stageScript).toContain('mkdir -p "$prefix/bin" "$prefix/lib" "$prefix/share/icu"');
     expect(run).toContain('mkdir -p /shell/bin');
 
     const copies = final.lines.filter((l) => /^COPY\s/.test(l)).map((l) => l.split(/\s+/).slice(1));
@@ -185,7 +185,7 @@ describe('Dockerfiles', () => {
     }
     // Every file under the private prefix the tools need at run time.
     const copied = copies.map((a) => a.filter((x) => !x.startsWith('--'))[0]);
-    for (const p of ['/src/package.json', '/src/dist/cmd/', '/src/dist/lib/', '/src/build/Release/memlogd_native.node', '/src/node_modules/', '/launchers/']) {
+    for (const p of ['/usr/lib/memlogd/bin/', '/usr/lib/memlogd/lib/', '/usr/lib/memlogd/share/', '/src/package.json', '/src/dist/cmd/', '/src/dist/lib/', '/src/build/Release/memlogd_native.node', '/src/node_modules/', '/launchers/']) {
       expect(copied, `${name} copies ${p}`).toContain(p);
     }
   });
