@@ -71,6 +71,7 @@ export interface NativeBinding {
   shutdown(fd: number, how: number): number;
   read(fd: number, buf: Buffer, offset: number, length: number): number;
   clockGettime(id: number): [number, number] | number;
+  mkfifo(path: string, mode: number): number;
 }
 
 const ADDON = join('build', 'Release', 'memlogd_native.node');
@@ -186,6 +187,11 @@ export function socketpair(type: number): [number, number] {
 /** [readFd, writeFd], close-on-exec, blocking. */
 export function pipe(): [number, number] {
   return check(addon().pipe(), 'pipe');
+}
+
+/** Creates a FIFO (named pipe) at path with the given mode (before the umask). */
+export function mkfifo(path: string, mode: number): void {
+  check(addon().mkfifo(path, mode), 'mkfifo', path);
 }
 
 export function close(fd: number): void {

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -361,6 +362,25 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   return fd_pair(env, pipe2(p, O_CLOEXEC), p);
 }
 
+/* mkfifo(path, mode), which Node lacks: logexec's fifo mode makes the FIFOs LinuxKit init makes
+ * for a service's stdout and stderr. Returns 0 or -errno; -EINVAL for '' or an embedded NUL. */
+static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  napi_valuetype t;
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_string) {
+    type_error(env, "path must be a string");
+    return NULL;
+  }
+  ARG_INT(1, mode, "mode must be a number");
+  char path[4096]; /* PATH_MAX on Linux, NUL included */
+  size_t len = 0;
+  NAPI(napi_get_value_string_utf8(env, argv[0], NULL, 0, &len));
+  if (len >= sizeof(path)) return num(env, -ENAMETOOLONG);
+  NAPI(napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &len));
+  if (len == 0 || strlen(path) != len) return num(env, -EINVAL);
+  return rc_or_errno(env, mkfifo(path, (mode_t)mode));
+}
+
 /* Never retried: on Linux the fd is released even when close() reports
  * EINTR, and a retry could close an fd another thread just got. Like libuv,
  * EINTR (and EINPROGRESS) therefore count as success. */
@@ -647,7 +667,7 @@ static napi_value init(napi_env env, napi_value exports) {
     FN(close), FN(setNonBlocking), FN(setCloexec), FN(setPassCred),
     FN(peerCred), FN(fdFlags), FN(pollStart), FN(pollStop), FN(pollUnref),
     FN(pollRef), FN(accept), FN(pollModify), FN(setSendBuffer), FN(shutdown),
-    FN(read), FN(clockGettime),
+    FN(read), FN(clockGettime), FN(mkfifo),
   };
 #undef FN
   NAPI(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
