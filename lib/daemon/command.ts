@@ -30,3 +30,9 @@ export async function serveChild(o: ServeOptions): Promise<void> {
   const { serve } = await import('./serve.js');
   await serve(o);
 }
+
+/** A graceful restart's successor: takes over from its predecessor on channel fd. */
+export async function serveTakeover(fd: number): Promise<void> {
+  const { serveTakeover: take } = await import('./serve.js');
+  await take(fd);
+}

@@ -14,7 +14,8 @@ import { classify, Input, type InputContext } from './input.js';
 import { LogSocket, type Datagram } from './log-socket.js';
 import { QueryServer } from './query-server.js';
 import { adoptSocket, bindSocket, unlinkIfOurs, type BoundSocket } from './socket-file.js';
-import { Store } from './store.js';
+import type { ConnectionState } from './connection.js';
+import { Store, type StoreSnapshot } from './store.js';
 
 export interface DaemonOptions {
   socketLog: string;
@@ -52,6 +53,31 @@ export const MAX_SOURCES = 65536;
 /** memlogd's defaults (lib/protocol/constants.ts owns them). */
 export const DEFAULTS: DaemonOptions = DAEMON_DEFAULTS;
 
+/** What a graceful restart carries over besides the fds (JSON; restart.ts). */
+export interface DaemonHandoverState {
+  opts: DaemonOptions;
+  instance: string;
+  startedAt: number;
+  owners: SourceOwner[];
+  store: StoreSnapshot;
+}
+
+/** The restored parts a successor's daemon starts from. */
+export interface Restored {
+  store: Store;
+  instance: string;
+  startedAt: number;
+  owners: SourceOwner[];
+}
+
+/** The fds a predecessor handed over, with what goes with each. */
+export interface HandedOver {
+  logFd: number;
+  queryFd: number;
+  inputs: Array<{ fd: number; kind: 'file' | 'stream'; src: number; carry: Buffer }>;
+  connections: Array<{ fd: number; state: ConnectionState }>;
+}
+
 /** Who hands over a source's fds: per source id, kept by the daemon beside the store. */
 interface SourceOwner {
   /** Who last handed over an fd for this name (SCM_CREDENTIALS; -1 unknown). */
@@ -72,17 +98,21 @@ export class Daemon {
   private notifyScheduled = false;
   private closing?: Promise<void>;
   private readonly ctx: InputContext;
-  readonly startedAt = Date.now();
-  /** This start's identity: cursors from another instance mean memlogd restarted. */
-  readonly instance = randomHex(8);
+  readonly startedAt: number;
+  /** This start's identity: cursors from another instance mean memlogd restarted (a graceful restart keeps it). */
+  readonly instance: string;
   private readonly allowLog: ReadonlySet<number>;
-  private readonly owners: SourceOwner[] = [];
+  private readonly owners: SourceOwner[];
 
-  private constructor(readonly opts: DaemonOptions) {
+  /** restored: what a predecessor handed over in a graceful restart (restart.ts). */
+  private constructor(readonly opts: DaemonOptions, restored?: Restored) {
     if (opts.maxLineLen > opts.maxBytes) {
       throw new OutOfRangeError(`max-line-len (${opts.maxLineLen}) cannot exceed max-bytes (${opts.maxBytes})`);
     }
-    this.store = new Store({ maxLines: opts.maxLines, maxBytes: opts.maxBytes });
+    this.store = restored?.store ?? new Store({ maxLines: opts.maxLines, maxBytes: opts.maxBytes });
+    this.instance = restored?.instance ?? randomHex(8);
+    this.startedAt = restored?.startedAt ?? Date.now();
+    this.owners = restored?.owners ?? [];
     this.selfId = this.store.source(Buffer.from(SELF_SOURCE));
     const now = (): [number, number] => {
       this.clock.now();
@@ -112,6 +142,55 @@ export class Daemon {
       throw err;
     }
     return d;
+  }
+
+  /**
+   * A daemon continuing a predecessor's (graceful restart): its store, identity, sockets, inputs
+   * and connections, taken up where they were. Nothing is re-bound; no entry is logged here.
+   */
+  static adopt(opts: DaemonOptions, restored: Restored, h: HandedOver): Daemon {
+    const d = new Daemon(opts, restored);
+    const log = adoptSocket('dgram', h.logFd);
+    const query = adoptSocket('stream', h.queryFd);
+    d.bound.push(log, query);
+    d.logSocket = new LogSocket(log.fd, (x) => d.datagram(x), (err) => d.log(`logging socket error: ${err.message}`));
+    for (const i of h.inputs) d.addInput(i.fd, i.kind, i.src, i.carry);
+    d.query.adoptConnections(h.connections);
+    d.logSocket.start();
+    d.query.listen(query.fd);
+    return d;
+  }
+
+  /** Stops every read and write for a moment (a graceful restart in progress); thaw() goes on. */
+  freeze(): void {
+    this.logSocket?.stop();
+    for (const i of this.inputs) i.pause();
+    this.query.freeze();
+  }
+
+  thaw(): void {
+    this.logSocket?.start();
+    for (const i of this.inputs) i.resume();
+    this.query.thaw();
+  }
+
+  /** What a successor needs (after freeze()): the JSON state, the store's bytes, and the fds. */
+  exportState(): { state: DaemonHandoverState; blobs: Buffer[]; handed: HandedOver } {
+    const snap = this.store.snapshot();
+    const inputs = [...this.inputs].map((i) => ({ fd: i.fd, kind: i.kind, src: i.src, carry: i.carryBytes() }));
+    return {
+      state: { opts: this.opts, instance: this.instance, startedAt: this.startedAt, owners: this.owners, store: snap.meta },
+      blobs: snap.blobs,
+      handed: { logFd: this.bound[0].fd, queryFd: this.bound[1].fd, inputs, connections: this.query.exportConnections() },
+    };
+  }
+
+  /** The successor serves now: let go of everything (our copies of the fds) and leave the socket files be. */
+  handedOver(): void {
+    this.closing = Promise.resolve();
+    this.logSocket?.close();
+    for (const i of [...this.inputs]) i.release();
+    this.query.handedOver();
   }
 
   private async listen(): Promise<void> {
@@ -188,16 +267,22 @@ export class Daemon {
         continue;
       }
       try {
-        this.inputs.add(new Input(fd, kind, src, this.ctx, (i) => {
-          this.inputs.delete(i);
-          info.fds--;
-        }));
-        info.fds++;
+        this.addInput(fd, kind, src);
       } catch (err) {
         closeAll([fd]);
         this.log(`refused fd for source ${label} from ${who}: ${(err as Error).message}`);
       }
     }
+  }
+
+  /** Reads fd into the store as source src (carry: an unfinished line a predecessor read). */
+  private addInput(fd: number, kind: 'file' | 'stream', src: number, carry?: Buffer): void {
+    const info = this.owner(src);
+    this.inputs.add(new Input(fd, kind, src, this.ctx, (i) => {
+      this.inputs.delete(i);
+      info.fds--;
+    }, carry));
+    info.fds++;
   }
 
   private owner(src: number): SourceOwner {
@@ -211,6 +296,7 @@ export class Daemon {
     const none: SourceOwner = { pid: -1, uid: -1, fds: 0 };
     return {
       instance: this.instance,
+      pid: process.pid,
       uptime: (Date.now() - this.startedAt) / 1000,
       store: {
         lines: st.lines, bytes: st.bytes, maxLines: st.maxLines, maxBytes: st.maxBytes, oldest: st.oldestSeq, next: st.nextSeq,
