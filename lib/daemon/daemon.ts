@@ -15,6 +15,7 @@ import { LogSocket, type Datagram } from './log-socket.js';
 import { QueryServer } from './query-server.js';
 import { adoptSocket, bindSocket, unlinkIfOurs, type BoundSocket } from './socket-file.js';
 import type { ConnectionState } from './connection.js';
+import { Holder, type Adopted } from './holder.js';
 import { Store, type StoreSnapshot } from './store.js';
 
 export interface DaemonOptions {
@@ -36,6 +37,10 @@ export interface DaemonOptions {
   /** Uids allowed to hand over fds / to query (peer credentials). Default: root and our own uid. */
   allowLogUids?: number[];
   allowQueryUids?: number[];
+  /** The supervisor's control channel (supervisor.ts): keeps a duplicate of every source fd. */
+  supervisorFd?: number;
+  /** Started by the supervisor after the previous memlogd crashed. */
+  afterCrash?: boolean;
 }
 
 /** Root and the daemon's own uid: the default allow-list of both sockets. */
@@ -74,8 +79,10 @@ export interface Restored {
 export interface HandedOver {
   logFd: number;
   queryFd: number;
-  inputs: Array<{ fd: number; kind: 'file' | 'stream'; src: number; carry: Buffer }>;
+  inputs: Array<{ fd: number; kind: 'file' | 'stream'; src: number; carry: Buffer; holdId: number }>;
   connections: Array<{ fd: number; state: ConnectionState }>;
+  /** The supervisor's control channel, and the next id of a held fd. */
+  supervisor?: { fd: number; nextId: number };
 }
 
 /** Who hands over a source's fds: per source id, kept by the daemon beside the store. */
@@ -103,6 +110,8 @@ export class Daemon {
   readonly instance: string;
   private readonly allowLog: ReadonlySet<number>;
   private readonly owners: SourceOwner[];
+  /** The supervisor's side of things: duplicates of our source fds (null: no supervisor). */
+  private holder: Holder | null = null;
 
   /** restored: what a predecessor handed over in a graceful restart (restart.ts). */
   private constructor(readonly opts: DaemonOptions, restored?: Restored) {
@@ -150,11 +159,12 @@ export class Daemon {
    */
   static adopt(opts: DaemonOptions, restored: Restored, h: HandedOver): Daemon {
     const d = new Daemon(opts, restored);
+    if (h.supervisor) d.attachSupervisor(h.supervisor.fd, h.supervisor.nextId);
     const log = adoptSocket('dgram', h.logFd);
     const query = adoptSocket('stream', h.queryFd);
     d.bound.push(log, query);
     d.logSocket = new LogSocket(log.fd, (x) => d.datagram(x), (err) => d.log(`logging socket error: ${err.message}`));
-    for (const i of h.inputs) d.addInput(i.fd, i.kind, i.src, i.carry);
+    for (const i of h.inputs) d.addInput(i.fd, i.kind, i.src, i.carry, i.holdId);
     d.query.adoptConnections(h.connections);
     d.logSocket.start();
     d.query.listen(query.fd);
@@ -177,24 +187,61 @@ export class Daemon {
   /** What a successor needs (after freeze()): the JSON state, the store's bytes, and the fds. */
   exportState(): { state: DaemonHandoverState; blobs: Buffer[]; handed: HandedOver } {
     const snap = this.store.snapshot();
-    const inputs = [...this.inputs].map((i) => ({ fd: i.fd, kind: i.kind, src: i.src, carry: i.carryBytes() }));
+    const inputs = [...this.inputs].map((i) => ({ fd: i.fd, kind: i.kind, src: i.src, carry: i.carryBytes(), holdId: i.holdId }));
     return {
       state: { opts: this.opts, instance: this.instance, startedAt: this.startedAt, owners: this.owners, store: snap.meta },
       blobs: snap.blobs,
-      handed: { logFd: this.bound[0].fd, queryFd: this.bound[1].fd, inputs, connections: this.query.exportConnections() },
+      handed: {
+        logFd: this.bound[0].fd, queryFd: this.bound[1].fd, inputs, connections: this.query.exportConnections(),
+        supervisor: this.holder ? { fd: this.holder.fd, nextId: this.holder.next } : undefined,
+      },
     };
   }
 
   /** The successor serves now: let go of everything (our copies of the fds) and leave the socket files be. */
   handedOver(): void {
     this.closing = Promise.resolve();
+    this.holder?.detach();
+    this.holder = null; // the successor talks to the supervisor now: no release for what it reads
     this.logSocket?.close();
     for (const i of [...this.inputs]) i.release();
     this.query.handedOver();
   }
 
+  /** Talks to the supervisor on fd (firstId: where a predecessor's numbering of held fds ended). */
+  attachSupervisor(fd: number, firstId = 1): void {
+    this.holder = new Holder(fd, (inputs, lost, crashes) => this.adoptHeld(inputs, lost, crashes), firstId);
+  }
+
+  /** Tells the supervisor this memlogd serves (and, on SIGTERM, that it stops on purpose). */
+  serving(): void {
+    this.holder?.serving(this.opts.afterCrash === true);
+  }
+
+  stopping(): void {
+    this.holder?.stopping();
+  }
+
+  /** After a crash: the sources the supervisor kept, read again; what the dead memlogd held is gone. */
+  private adoptHeld(inputs: Adopted[], lost: Record<string, { lines: number; bytes: number }>, crashes: number): void {
+    for (const i of inputs) {
+      const src = this.store.source(i.name);
+      try {
+        this.addInput(i.fd, i.kind, src, undefined, i.id);
+      } catch (err) {
+        closeAll([i.fd]);
+        this.log(`could not take up fd for source ${JSON.stringify(i.name.toString())} again: ${(err as Error).message}`);
+      }
+    }
+    const drained = Object.entries(lost).map(([name, l]) => `${Buffer.from(name, 'base64').toString()}: ${l.lines} lines (${l.bytes} bytes)`);
+    this.log(`memlogd restarted after a crash (${crashes} so far): took up ${inputs.length} inputs again from the supervisor; ` +
+      'what the previous memlogd held in memory is lost' +
+      (drained.length ? `; while it was down the supervisor drained and lost ${drained.join(', ')}` : ''));
+  }
+
   private async listen(): Promise<void> {
     const o = this.opts;
+    if (o.supervisorFd !== undefined) this.attachSupervisor(o.supervisorFd);
     this.log('memlogd started');
     const log = o.fdLog !== undefined
       ? adoptSocket('dgram', o.fdLog)
@@ -275,13 +322,19 @@ export class Daemon {
     }
   }
 
-  /** Reads fd into the store as source src (carry: an unfinished line a predecessor read). */
-  private addInput(fd: number, kind: 'file' | 'stream', src: number, carry?: Buffer): void {
+  /**
+   * Reads fd into the store as source src (carry: an unfinished line a predecessor read; holdId:
+   * the supervisor holds a duplicate already).
+   */
+  private addInput(fd: number, kind: 'file' | 'stream', src: number, carry?: Buffer, holdId?: number): void {
     const info = this.owner(src);
-    this.inputs.add(new Input(fd, kind, src, this.ctx, (i) => {
+    const input = new Input(fd, kind, src, this.ctx, (i) => {
       this.inputs.delete(i);
       info.fds--;
-    }, carry));
+      if (!i.handedOver) this.holder?.release(i.holdId);
+    }, carry);
+    input.holdId = holdId ?? this.holder?.hold(fd, this.store.sources[src].name, kind) ?? 0;
+    this.inputs.add(input);
     info.fds++;
   }
 
@@ -315,6 +368,7 @@ export class Daemon {
   /** Stops accepting, closes every fd, unlinks both socket files. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.holder?.close();
       this.logSocket?.close();
       for (const i of [...this.inputs]) i.close();
       await this.query.close();

@@ -58,6 +58,10 @@ export class Input {
   private readonly stream: Readable;
   private readonly framer: LineFramer;
   private closed = false;
+  /** The supervisor's id for its duplicate of this fd (0: none). */
+  holdId = 0;
+  /** A successor reads this fd now (no release to the supervisor: the successor continues). */
+  handedOver = false;
 
   /**
    * Takes ownership of fd (it is closed when the stream ends or on close()); kind from classify().
@@ -125,6 +129,7 @@ export class Input {
   release(): void {
     if (this.closed) return;
     this.closed = true;
+    this.handedOver = true;
     this.stream.destroy();
     this.onClose(this);
   }

@@ -85,12 +85,14 @@ function send(s: Sender, state: DaemonHandoverState, blobs: Buffer[], h: HandedO
   s.send({ type: 'sockets' }, undefined, [h.logFd, h.queryFd]);
   for (let i = 0; i < h.inputs.length; i += MAX_FDS_PER_MESSAGE) {
     const part = h.inputs.slice(i, i + MAX_FDS_PER_MESSAGE);
-    s.send({ type: 'inputs', inputs: part.map((x) => ({ kind: x.kind, src: x.src, carry: x.carry.toString('base64') })) }, undefined, part.map((x) => x.fd));
+    s.send({ type: 'inputs', inputs: part.map((x) => ({ kind: x.kind, src: x.src, carry: x.carry.toString('base64'), holdId: x.holdId })) },
+      undefined, part.map((x) => x.fd));
   }
   for (let i = 0; i < h.connections.length; i += MAX_FDS_PER_MESSAGE) {
     const part = h.connections.slice(i, i + MAX_FDS_PER_MESSAGE);
     s.send({ type: 'connections', connections: part.map((x) => x.state) }, undefined, part.map((x) => x.fd));
   }
+  if (h.supervisor) s.send({ type: 'supervisor', nextId: h.supervisor.nextId }, undefined, [h.supervisor.fd]);
   s.send({ type: 'end' });
 }
 
@@ -112,17 +114,19 @@ export async function takeOver(fd: number): Promise<Daemon> {
       else if (t === 'blob') blobs[Number(m.header.index)] = await r.chunked(m);
       else if (t === 'sockets') [h.logFd, h.queryFd] = m.fds;
       else if (t === 'inputs') {
-        (m.header.inputs as Array<{ kind: 'file' | 'stream'; src: number; carry: string }>).forEach((x, i) => {
-          h.inputs.push({ fd: m.fds[i], kind: x.kind, src: x.src, carry: Buffer.from(x.carry, 'base64') });
+        (m.header.inputs as Array<{ kind: 'file' | 'stream'; src: number; carry: string; holdId: number }>).forEach((x, i) => {
+          h.inputs.push({ fd: m.fds[i], kind: x.kind, src: x.src, carry: Buffer.from(x.carry, 'base64'), holdId: x.holdId });
         });
       } else if (t === 'connections') {
         (m.header.connections as HandedOver['connections'][number]['state'][]).forEach((state, i) => h.connections.push({ fd: m.fds[i], state }));
-      } else if (t === 'end') break;
+      } else if (t === 'supervisor') h.supervisor = { fd: m.fds[0], nextId: Number(m.header.nextId) };
+      else if (t === 'end') break;
     }
     if (!state) throw new Error('the hand-over carried no state');
     const store = Store.restore(state.store, blobs);
     const d = Daemon.adopt(state.opts, { store, instance: state.instance, startedAt: state.startedAt, owners: state.owners }, h);
     sender().send({ type: 'serving', pid: process.pid });
+    d.serving(); // the supervisor, if any, talks to this process now
     d.log(`memlogd restarted gracefully: pid ${process.pid} took over ${h.inputs.length} inputs and ${h.connections.length} readers, nothing lost`);
     return d;
   } catch (err) {

@@ -9,10 +9,15 @@ import { handOver, takeOver } from './restart.js';
 export interface ServeOptions extends Partial<DaemonOptions> {
   /** Write "ready" to this fd once both sockets are served (the -daemonize handshake). */
   readyFd?: number;
+  /** Be the supervisor (supervisor.ts) of a serving memlogd instead of serving (-daemonize's default). */
+  supervise?: boolean;
+  /** The supervisor's outage bound (supervisor.ts OUTAGE_MS). */
+  outageMs?: number;
 }
 
 export async function serve(o: ServeOptions): Promise<void> {
   const d = await Daemon.start(o);
+  d.serving();
   if (o.readyFd !== undefined) {
     fs.writeSync(o.readyFd, 'ready\n');
     fs.closeSync(o.readyFd);
@@ -41,7 +46,10 @@ async function serveUntilStopped(d: Daemon): Promise<void> {
   };
   process.on('SIGUSR2', restart);
   await new Promise<void>((resolve) => {
-    const stop = () => void d.close().then(resolve);
+    const stop = () => {
+      d.stopping(); // on purpose: the supervisor, if any, stops too instead of restarting us
+      void d.close().then(resolve);
+    };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
