@@ -13,6 +13,8 @@ export interface ProcStat {
   cpuSec: number;
   /** Peak resident set (VmHWM), MiB. */
   peakRssMB: number;
+  /** Resident set now (VmRSS), MiB. */
+  rssMB: number;
 }
 
 /** Open fds of a process now. */
@@ -23,10 +25,12 @@ export function fdCount(pid: number | 'self'): number {
 export function procStat(pid: number): ProcStat {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // after the command name
-  const hwm = /VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = /VmHWM:\s+(\d+)/.exec(status);
+  const rss = /VmRSS:\s+(\d+)/.exec(status);
   const userSec = Number(f[11]) / TICKS_PER_SEC;
   const sysSec = Number(f[12]) / TICKS_PER_SEC;
-  return { userSec, sysSec, cpuSec: userSec + sysSec, peakRssMB: Number(hwm?.[1] ?? 0) / 1024 };
+  return { userSec, sysSec, cpuSec: userSec + sysSec, peakRssMB: Number(hwm?.[1] ?? 0) / 1024, rssMB: Number(rss?.[1] ?? 0) / 1024 };
 }
 
 /** Resolves once text appears on p's stderr; rejects if p exits first. */

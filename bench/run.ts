@@ -1,7 +1,9 @@
-// npm run bench: memlogd against the physical baseline, scenario by scenario, 3 runs each.
-// Prints a markdown table, writes bench/results/bench.json and bench/results/throughput.svg.
+// npm run bench: memlogd against the physical baseline, scenario by scenario, 3 runs each, and
+// beside LinuxKit's Go memlogd in the same run when its binaries are there (--reference DIR,
+// default ../shared/reference/bin; --no-reference to skip). Prints a markdown table, writes
+// bench/results/bench.json and bench/results/throughput.svg.
 //
-//   node dist/bench/run.js [--runs N] [--only name,name] [--smoke] [--out DIR] [-- memlogd flags]
+//   node dist/bench/run.js [--runs N] [--only name,name] [--smoke] [--out DIR] [--reference DIR] [-- memlogd flags]
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,14 +13,14 @@ import { Worker } from 'node:worker_threads';
 import { handOffPipe } from '../lib/client/handoff.js';
 import * as native from '../lib/native/index.js';
 import { throughputChart } from './chart.js';
-import { procStat, waitStderr } from './proc.js';
+import { DEFAULT_REFERENCE, ours, reference, startDaemon, type Binaries } from './daemons.js';
+import { procStat } from './proc.js';
 import type { WriterJob } from './writer.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
 // BENCH_MEMLOGD=<path to another build's dist/cmd/memlogd.js>: measure that build with this
-// same harness (before/after comparisons in one run).
-const MEMLOGD = process.env.BENCH_MEMLOGD ?? path.join(ROOT, 'dist/cmd/memlogd.js');
+// same harness (before/after comparisons in one run); see daemons.ts.
 const MAX_WRITER_THREADS = 10;
 /** Writer threads run at this niceness (see writer.ts); BENCH_WRITER_NICE=0 to compare. */
 const WRITER_NICE = Number(process.env.BENCH_WRITER_NICE ?? 10);
@@ -68,6 +70,7 @@ const smoke = args.includes('--smoke');
 const runs = Number(opt('--runs') ?? (smoke ? 1 : 3));
 const only = opt('--only')?.split(',');
 const outDir = path.resolve(opt('--out') ?? path.join(ROOT, 'bench/results'));
+const ref = args.includes('--no-reference') ? null : reference(opt('--reference') ?? DEFAULT_REFERENCE);
 
 function lineReader(p: ChildProcess): () => Promise<string> {
   let buf = '';
@@ -115,14 +118,13 @@ async function feed(s: Scenario, logSock: string, release: () => void): Promise<
   return () => Promise.all(exits).then(() => {});
 }
 
-async function runMemlogd(s: Scenario, dir: string): Promise<RunResult> {
-  const log = path.join(dir, 'log.sock');
-  const query = path.join(dir, 'q.sock');
+async function runMemlogd(s: Scenario, dir: string, bins: Binaries = ours()): Promise<RunResult> {
   // MEMLOGD_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the daemon under load
   const nodeArgs = process.env.MEMLOGD_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const d = spawn(process.execPath, [...nodeArgs, MEMLOGD, '-socket-log', log, '-socket-query', query, ...memlogdFlags], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const daemon = await startDaemon(bins, dir, bins.impl === 'ours' ? memlogdFlags : [], nodeArgs);
+  const { log, query } = daemon;
+  const d = daemon.proc;
   try {
-    await waitStderr(d, 'serving');
     const total = s.sources * s.lines;
     const f = spawn(process.execPath, [path.join(HERE, 'follower.js'), query, String(total), String(s.sources), String(s.size), s.rate ? 'timed' : 'throughput'], { stdio: ['ignore', 'pipe', 'inherit'] });
     const next = lineReader(f);
@@ -145,8 +147,7 @@ async function runMemlogd(s: Scenario, dir: string): Promise<RunResult> {
       userSec: st.userSec - st0.userSec, sysSec: st.sysSec - st0.sysSec, cpuSecPerMillion: cpuSec / (total / 1e6), peakRssMB: st.peakRssMB, latencyMs: res.latencyMs,
     };
   } finally {
-    d.kill('SIGTERM');
-    await new Promise((r) => (d.exitCode !== null ? r(null) : d.once('exit', r)));
+    await daemon.stop();
   }
 }
 
@@ -168,7 +169,8 @@ async function daemonizeMs(dir: string): Promise<number> {
   const log = path.join(dir, 'd-log.sock');
   const query = path.join(dir, 'd-q.sock');
   const t0 = process.hrtime.bigint();
-  const p = spawn(process.execPath, [MEMLOGD, '-daemonize', '-socket-log', log, '-socket-query', query], { stdio: 'ignore' });
+  const [cmd, ...pre] = ours().memlogd;
+  const p = spawn(cmd, [...pre, '-daemonize', '-socket-log', log, '-socket-query', query], { stdio: 'ignore' });
   const code = await new Promise((r) => p.once('exit', r));
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (code !== 0) throw new Error(`memlogd -daemonize exited ${code}`);
@@ -185,6 +187,17 @@ async function daemonizeMs(dir: string): Promise<number> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** Medians of a scenario's runs (worst case for delivery and errors). */
+function summary(rs: RunResult[], total: number) {
+  const pick = (k: keyof RunResult) => median(rs.map((r) => Number(r[k] ?? 0)));
+  return {
+    linesPerSec: pick('linesPerSec'), delivered: Math.min(...rs.map((r) => r.received / total)), missed: Math.max(...rs.map((r) => r.missed)),
+    orderErrors: Math.max(...rs.map((r) => r.orderErrors)), cpuSecPerMillion: pick('cpuSecPerMillion'), peakRssMB: Math.max(...rs.map((r) => r.peakRssMB ?? 0)),
+    latencyMs: rs[0].latencyMs ? { p50: median(rs.map((r) => r.latencyMs?.p50 ?? NaN)), p99: median(rs.map((r) => r.latencyMs?.p99 ?? NaN)) } : null,
+    allRuns: rs,
+  };
+}
+
 async function main(): Promise<void> {
   fs.mkdirSync(outDir, { recursive: true });
   const dir = fs.mkdtempSync('/tmp/mlb-');
@@ -193,10 +206,12 @@ async function main(): Promise<void> {
   for (const s of scenarios) {
     const mine: RunResult[] = [];
     const base: RunResult[] = [];
+    const theirs: RunResult[] = [];
     for (let i = 0; i < runs; i++) {
       mine.push(await runMemlogd(s, dir));
       if (!s.rate) base.push(await runBaseline(s, dir));
-      process.stderr.write(`${s.name} run ${i + 1}/${runs}: ${mine.at(-1)!.linesPerSec} lines/s\n`);
+      if (ref && !smoke) theirs.push(await runMemlogd(s, dir, ref));
+      process.stderr.write(`${s.name} run ${i + 1}/${runs}: ${mine.at(-1)!.linesPerSec} lines/s${theirs.length ? `, reference ${theirs.at(-1)!.linesPerSec}` : ''}\n`);
     }
     const pick = (k: keyof RunResult) => median(mine.map((r) => Number(r[k] ?? 0)));
     const total = s.sources * s.lines;
@@ -215,6 +230,7 @@ async function main(): Promise<void> {
         max: median(mine.map((r) => r.latencyMs?.max ?? NaN)),
       } : null,
       allRuns: mine,
+      reference: theirs.length ? summary(theirs, total) : null,
     });
   }
   if (!smoke && (!only || only.includes('daemonize'))) {
@@ -245,6 +261,11 @@ function markdown(rows: Record<string, any>[]): string {
     const ratio = r.baselineLinesPerSec ? `${((100 * r.linesPerSec) / r.baselineLinesPerSec).toFixed(0)} %` : '';
     const lat = r.latencyMs ? `${r.latencyMs.p50.toFixed(2)} / ${r.latencyMs.p99.toFixed(2)}` : '';
     out.push(`| ${r.scenario} | ${r.lines.toLocaleString('en')} | ${r.linesPerSec.toLocaleString('en')} | ${r.baselineLinesPerSec?.toLocaleString('en') ?? ''} | ${ratio} | ${(100 * r.delivered).toFixed(1)} % | ${r.missed} | ${r.orderErrors} | ${r.cpuSecPerMillion.toFixed(2)} | ${r.peakRssMB.toFixed(1)} | ${lat} |`);
+    const t = r.reference;
+    if (t) {
+      const tl = t.latencyMs ? `${t.latencyMs.p50.toFixed(2)} / ${t.latencyMs.p99.toFixed(2)}` : '';
+      out.push(`| ${r.scenario}, reference | ${r.lines.toLocaleString('en')} | ${t.linesPerSec.toLocaleString('en')} | | ours ${(r.linesPerSec / t.linesPerSec).toFixed(1)}x | ${(100 * t.delivered).toFixed(1)} % | ${t.missed} | ${t.orderErrors} | ${t.cpuSecPerMillion.toFixed(2)} | ${t.peakRssMB.toFixed(1)} | ${tl} |`);
+    }
   }
   return out.join('\n');
 }

@@ -20,6 +20,11 @@ export interface WriterJob {
   start: SharedArrayBuffer;
   /** Scheduling priority of the writer thread (0 = unchanged). */
   nice: number;
+  /**
+   * Paced in writes of this many lines (the low-rate scenario: a service writing 100 lines every
+   * 10 ms): `rate` is then lines/s across all fds, each write going to the next fd in turn.
+   */
+  batch?: number;
 }
 
 const BLOCK_LINES = 512;
@@ -61,7 +66,24 @@ function run(job: WriterJob): void {
   if (job.nice) os.setPriority(0, job.nice);
   const go = new Int32Array(job.start);
   Atomics.wait(go, 0, 0);
-  if (rate > 0) {
+  if (rate > 0 && job.batch) {
+    const block = template(size, job.batch);
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    const intervalNs = BigInt(Math.round((1e9 * job.batch) / rate));
+    let due = process.hrtime.bigint();
+    const writes = Math.ceil((lines * fds.length) / job.batch);
+    for (let w = 0; w < writes; w++) {
+      const [fd, src] = fds[w % fds.length];
+      for (let i = 0; i < job.batch; i++) {
+        putInt(block, i * size + SRC_AT, 5, src);
+        putInt(block, i * size + SEQ_AT, 10, Math.floor(w / fds.length) * job.batch + i);
+      }
+      writeAll(fd, block);
+      due += intervalNs;
+      const waitNs = due - process.hrtime.bigint();
+      if (waitNs > 0n) Atomics.wait(sleeper, 0, 0, Number(waitNs) / 1e6);
+    }
+  } else if (rate > 0) {
     // Paced: one line per write, stamped with CLOCK_MONOTONIC (process.hrtime is the same clock
     // in every process on the machine) just before the write.
     const buf = template(size, 1);

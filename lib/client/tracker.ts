@@ -169,6 +169,11 @@ export class Tracker {
     return e.seq === this.seq + 1 && this.restart === null && !e.partial && (this.pending.size === 0 || !this.pending.has(e.source));
   }
 
+  /** No restart is being resolved: the next entry in sequence can be written as it comes. */
+  get plain(): boolean {
+    return this.restart === null;
+  }
+
   consumed(e: V2Entry): void {
     this.seq = e.seq;
   }

@@ -58,14 +58,22 @@ export class Input {
   private readonly stream: Readable;
   private readonly framer: LineFramer;
   private closed = false;
+  /** The supervisor's id for its duplicate of this fd (0: none). */
+  holdId = 0;
+  /** A successor reads this fd now (no release to the supervisor: the successor continues). */
+  handedOver = false;
 
-  /** Takes ownership of fd (it is closed when the stream ends or on close()); kind from classify(). */
-  constructor(readonly fd: number, kind: 'file' | 'stream', readonly src: number, private readonly ctx: InputContext,
-    private readonly onClose: (i: Input) => void) {
+  /**
+   * Takes ownership of fd (it is closed when the stream ends or on close()); kind from classify().
+   * carry: an unfinished line a predecessor read from this fd (graceful restart).
+   */
+  constructor(readonly fd: number, readonly kind: 'file' | 'stream', readonly src: number, private readonly ctx: InputContext,
+    private readonly onClose: (i: Input) => void, carry?: Buffer) {
     const { store, clock } = ctx;
     this.framer = new LineFramer(ctx.maxLineLen,
       (buf, start, end, flags) => store.append(src, buf, start, end, clock.sec, clock.nsec, flags),
       (buf, starts, ends, flags, n) => store.appendBatch(src, buf, starts, ends, flags, n, clock.sec, clock.nsec));
+    if (carry?.length) this.framer.restoreCarry(carry);
     const onChunk = (chunk: Buffer) => {
       clock.now();
       this.framer.push(chunk);
@@ -106,5 +114,28 @@ export class Input {
   /** Shutdown: stop reading and close the fd (a partial last line is still stored). */
   close(): void {
     this.finish();
+  }
+
+  /** Stops reading for a moment (a graceful restart in progress); resume() goes on. */
+  pause(): void {
+    if (!this.closed) this.stream.pause();
+  }
+
+  resume(): void {
+    if (!this.closed) this.stream.resume();
+  }
+
+  /** A successor reads this fd now: stop without storing anything more, close our copy. */
+  release(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handedOver = true;
+    this.stream.destroy();
+    this.onClose(this);
+  }
+
+  /** The unfinished line held back (a successor continues it). */
+  carryBytes(): Buffer {
+    return this.framer.carryBytes();
   }
 }

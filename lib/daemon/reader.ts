@@ -11,6 +11,7 @@ import { gapMessageV1 } from '../protocol/gap.js';
 import { V1Encoder } from '../protocol/v1.js';
 import { V2Encoder, encodeEnd, encodeGap, type GapReason } from '../protocol/v2.js';
 import type { ReaderStats } from '../protocol/stats.js';
+import type { QueryRequest } from '../protocol/v2.js';
 import type { Filter } from './filter.js';
 import type { NameCache } from './names.js';
 import type { Store } from './store.js';
@@ -53,6 +54,32 @@ export interface ReaderOptions {
   mode?: string;
   pid?: number;
   uid?: number;
+  /** The v2 request (a successor rebuilds the filter from it). */
+  request?: QueryRequest;
+  /** Continue exactly where a predecessor's reader was (graceful restart). */
+  resume?: ReaderState;
+}
+
+/** Where a reader is, for its successor in a graceful restart (JSON). */
+export interface ReaderState {
+  nextSeq: number;
+  joinSeq: number;
+  /** null: following (Infinity). */
+  untilSeq: number | null;
+  gaps: number;
+  missed: number;
+  sentEntries: number;
+  /** A gap being accumulated: [from, to, count, reason]. */
+  gap: [number, number, number, GapReason] | null;
+  preamble: string | null;
+  endSent: boolean;
+  v2: boolean;
+  request?: QueryRequest;
+  mode?: string;
+  pid?: number;
+  uid?: number;
+  /** Encoded bytes the socket had not taken yet (base64): sent first. */
+  pending: string | null;
 }
 
 let nextReaderId = 1;
@@ -103,6 +130,28 @@ export class Reader {
     this.v2 = opts.v2 ?? false;
     this.filter = opts.filter ?? null;
     this.preamble = opts.preamble ?? null;
+    const r = opts.resume;
+    if (r) {
+      this.joinSeq = r.joinSeq;
+      this.gaps = r.gaps;
+      this.missed = r.missed;
+      this.sentEntries = r.sentEntries;
+      if (r.gap) [this.gapFrom, this.gapTo, this.gapCount, this.gapReason] = r.gap;
+      this.endSent = r.endSent;
+      if (r.pending) this.pending = Buffer.from(r.pending, 'base64');
+    }
+  }
+
+  /** This reader's position and everything it owes, for a successor (it must not be pumped after). */
+  exportState(): ReaderState {
+    return {
+      nextSeq: this.nextSeq, joinSeq: this.joinSeq, untilSeq: this.untilSeq === Infinity ? null : this.untilSeq,
+      gaps: this.gaps, missed: this.missed, sentEntries: this.sentEntries,
+      gap: this.gapReason ? [this.gapFrom, this.gapTo, this.gapCount, this.gapReason] : null,
+      preamble: this.preamble, endSent: this.endSent, v2: this.v2, request: this.opts.request, mode: this.opts.mode,
+      pid: this.opts.pid, uid: this.opts.uid,
+      pending: this.pending ? this.pending.subarray(this.pendFrom).toString('base64') : null,
+    };
   }
 
   /** A follower whose `until` time passed: finish like a dump, at the current end. */

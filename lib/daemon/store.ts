@@ -63,6 +63,18 @@ export interface Retention {
   retainFrom(): number;
 }
 
+/** The JSON part of a store snapshot (see Store.snapshot). */
+export interface StoreSnapshot {
+  opts: StoreOptions;
+  end: number;
+  used: number;
+  lines: number;
+  bytes: number;
+  nextSeq: number;
+  evicted: number;
+  sources: Array<Omit<SourceInfo, 'id' | 'name' | 'head' | 'tail'> & { name: string }>;
+}
+
 export class Store {
   readonly maxLines: number;
   readonly maxBytes: number;
@@ -106,7 +118,7 @@ export class Store {
   private readonly mostLines: MaxHeap;
   private readonly mostBytes: MaxHeap;
 
-  constructor(opts: StoreOptions) {
+  constructor(readonly opts: StoreOptions) {
     const { maxLines, maxBytes } = opts;
     if (!Number.isInteger(maxLines) || maxLines < 1) throw new OutOfRangeError(`maxLines must be a positive integer, got ${maxLines}`);
     if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new OutOfRangeError(`maxBytes must be a positive integer, got ${maxBytes}`);
@@ -344,9 +356,18 @@ export class Store {
       wb += this.used - from;
       w += n;
     }
+    this.end = w;
+    this.used = wb;
+    this.relink();
+    this.generation++;
+  }
+
+  /** Rebuilds the per-source chains of live entries and the oldest live position. */
+  private relink(): void {
+    const { flags, srcs, next } = this;
     for (const s of this.sources) s.head = s.tail = -1;
     let start = -1;
-    for (let p = 0; p < w; p++) {
+    for (let p = 0; p < this.end; p++) {
       if (flags[p] & DEAD) continue;
       if (start < 0) start = p;
       next[p] = -1;
@@ -355,10 +376,52 @@ export class Store {
       else s.head = p;
       s.tail = p;
     }
-    this.start = start < 0 ? w : start;
-    this.end = w;
-    this.used = wb;
-    this.generation++;
+    this.start = start < 0 ? this.end : start;
+  }
+
+  /**
+   * Everything the store holds, for a successor (graceful restart): the counters and sources as
+   * JSON, the entries as the bytes of the index arrays and the arena (in use only).
+   */
+  snapshot(): { meta: StoreSnapshot; blobs: Buffer[] } {
+    const e = this.end;
+    const view = (a: ArrayBufferView, n: number, width: number) => Buffer.from(a.buffer, a.byteOffset, n * width);
+    const meta: StoreSnapshot = {
+      opts: this.opts, end: e, used: this.used, lines: this.lines, bytes: this.bytes, nextSeq: this.nextSeq, evicted: this.evicted,
+      sources: this.sources.map((x) => ({
+        name: x.name.toString('base64'), lines: x.lines, bytes: x.bytes, totalLines: x.totalLines, totalBytes: x.totalBytes,
+        evicted: x.evicted, partial: x.partial, firstSeen: x.firstSeen, lastSeen: x.lastSeen,
+      })),
+    };
+    const blobs = [
+      view(this.seqs, e, 8), view(this.secs, e, 8), view(this.nsecs, e, 4), view(this.offs, e, 4), view(this.lens, e, 4),
+      view(this.srcs, e, 4), view(this.flags, e, 1), this.arena.subarray(0, this.used),
+    ];
+    return { meta, blobs };
+  }
+
+  /** A store holding exactly what a snapshot() held (its sequence numbers too, so cursors stay valid). */
+  static restore(meta: StoreSnapshot, blobs: Buffer[]): Store {
+    const st = new Store(meta.opts);
+    for (const x of meta.sources) {
+      const id = st.source(Buffer.from(x.name, 'base64'), x.firstSeen);
+      Object.assign(st.sources[id], {
+        lines: x.lines, bytes: x.bytes, totalLines: x.totalLines, totalBytes: x.totalBytes, evicted: x.evicted,
+        partial: x.partial, firstSeen: x.firstSeen, lastSeen: x.lastSeen,
+      });
+    }
+    const arrays: ArrayBufferView[] = [st.seqs, st.secs, st.nsecs, st.offs, st.lens, st.srcs, st.flags];
+    arrays.forEach((a, i) => new Uint8Array(a.buffer, a.byteOffset, blobs[i].length).set(blobs[i]));
+    blobs[7].copy(st.arena, 0);
+    st.end = meta.end;
+    st.used = meta.used;
+    st.lines = meta.lines;
+    st.bytes = meta.bytes;
+    st.nextSeq = meta.nextSeq;
+    st.evicted = meta.evicted;
+    st.relink();
+    st.sources.forEach((x, id) => st.counted(id, x));
+    return st;
   }
 
   /** First position in [0, end) whose sequence is >= seq (end if none). */

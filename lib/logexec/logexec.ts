@@ -1,19 +1,24 @@
 // logexec: run a command with its stdout and stderr handed to memlogd, the way LinuxKit init
-// starts a container: a pipe per stream, read end sent to the logging socket as `NAME.out`
-// (stdout) and `NAME` (stderr). Output is also echoed to our own stdout/stderr.
+// starts a container: a channel per stream (a pipe, or init's socketpair or FIFO, see
+// handoff-modes.ts), read side sent to the logging socket as `NAME.out` (stdout) and `NAME`
+// (stderr). Output is also echoed to our own stdout/stderr.
 
 import { spawn } from 'node:child_process';
 import type net from 'node:net';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
-import { openLogStream } from '../client/handoff.js';
 import { STDOUT_SUFFIX } from '../protocol/constants.js';
+import { type HandoffMode, type LogSink, openSink } from './handoff-modes.js';
 
 export interface LogexecOptions {
   name: string;
   socket: string;
   command: string;
   args: string[];
+  /** How the read sides reach memlogd (default pipe). */
+  mode?: HandoffMode;
+  /** Where fifo mode creates its FIFOs (default /var/run, as init). */
+  fifoDir?: string;
   /** Where warnings go (default: process.stderr). */
   warn?: (msg: string) => void;
 }
@@ -26,15 +31,17 @@ const MAX_BUFFERED = 4 * 1024 * 1024;
 /** Runs the command; resolves with the exit status to use (128 + signal number if killed). */
 export async function logexec(o: LogexecOptions): Promise<number> {
   const warn = o.warn ?? ((m: string) => process.stderr.write(`logexec: ${m}\n`));
-  const sinks: Array<net.Socket | null> = [null, null];
+  const opened: LogSink[] = [];
   try {
-    sinks[0] = openLogStream(o.socket, o.name + STDOUT_SUFFIX);
-    sinks[1] = openLogStream(o.socket, o.name);
+    for (const name of [o.name + STDOUT_SUFFIX, o.name]) opened.push(openSink(o.mode ?? 'pipe', o.socket, name, o.fifoDir));
   } catch (err) {
-    sinks[0]?.destroy();
-    sinks[0] = null;
+    for (const s of opened.splice(0)) {
+      s.stream.destroy();
+      s.cleanup();
+    }
     warn(`${(err as Error).message}; running without memlogd (output is only echoed)`);
   }
+  const sinks: Array<net.Socket | null> = [opened[0]?.stream ?? null, opened[1]?.stream ?? null];
   for (const s of sinks) s?.on('error', (err) => warn(`memlogd pipe: ${err.message}`));
 
   const child = spawn(o.command, o.args, { stdio: ['inherit', 'pipe', 'pipe'] });
@@ -69,6 +76,7 @@ export async function logexec(o: LogexecOptions): Promise<number> {
   });
   if (dropped > 0) warn(`memlogd was not reading; ${dropped} bytes were echoed but not logged`);
   await Promise.all(sinks.map((s) => s && new Promise<void>((res) => s.end(() => res()))));
+  for (const s of opened) s.cleanup();
   return status;
 }
 

@@ -52,7 +52,7 @@ export class Output {
   }
 
   /** Writes text; done() runs once the stream took it (not if it failed). False: wait for drain. */
-  write(text: string, done?: () => void): boolean {
+  write(text: string | Buffer, done?: () => void): boolean {
     if (this.closed) return true;
     this.pending++;
     return this.out.write(text, (err) => {

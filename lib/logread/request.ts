@@ -53,6 +53,9 @@ export interface LogreadOptions {
   retryMaxDelay?: number;
 }
 
+/** Without --retry, how long an explicit v2 request may go unanswered (a v1-only memlogd never answers it). */
+export const V2_START_TIMEOUT_MS = 15_000;
+
 
 /** What makes logread speak v2. */
 const V2_OPTIONS = ['tail', 'since', 'until', 'sources', 'exclude', 'stream', 'grep', 'json', 'stats', 'after', 'cursorFile', 'retry'] as const;

@@ -11,10 +11,8 @@ import { encodeRequest, parseRecord, type QueryRequest, type V2Record } from '..
 import { CursorFile } from './cursor-file.js';
 import { formatEntry, formatGap, formatStats } from './format.js';
 import { Output } from './output.js';
-import { buildRequest, useColor, type LogreadOptions } from './request.js';
+import { buildRequest, useColor, V2_START_TIMEOUT_MS as START_TIMEOUT_MS, type LogreadOptions } from './request.js';
 
-/** Without --retry, how long a v2 request may go unanswered (a v1-only memlogd never answers it). */
-const START_TIMEOUT_MS = 15_000;
 
 /** Where the reader is: the last entry (or gap end) it received, as a cursor. */
 export type Position = Cursor;

@@ -27,7 +27,8 @@ export class Base {
   regIno = -1;
   /** Recorded in the state file (logwrite writes to it). */
   owned = false;
-  parts: string[] = [];
+  /** This batch's bytes for the current file, not written yet: pend[0, partBytes). */
+  pend: Buffer | null = null;
   partBytes = 0;
   /** Size when the batch began (-1: not touched in this batch). */
   batchSize = -1;

@@ -3,6 +3,10 @@
 // it, the files are cut back to where the batch began, the tracker returns there, reading pauses,
 // and the same records are tried again with backoff. So the files never hold a line the
 // position does not account for, and a full disk loses nothing memlogd still holds.
+//
+// Records arrive as chunks of bytes. The common entry (a whole line, next in sequence, nothing
+// being joined for its source, no escapes) is written from those bytes without a string being
+// made (entry-bytes.ts); every other record is decoded and planned by the tracker.
 
 import { Backoff } from '../client/backoff.js';
 import { DiskError } from '../protocol/errors.js';
@@ -10,6 +14,7 @@ import { decodeRecord, type V2Record } from '../protocol/v2.js';
 import type { Base } from './base.js';
 import type { Checkpoints } from './checkpoint.js';
 import { isDiskError } from './disk.js';
+import { entryBytes, type EntryBytes } from './entry-bytes.js';
 import type { LogFiles } from './files.js';
 import { formatEntry, formatGap, formatLine } from './format.js';
 import { fileBase } from './names.js';
@@ -19,6 +24,14 @@ import type { Out, Step, Tracker } from '../client/tracker.js';
 
 const NON_ASCII = /[^\x00-\x7f]/;
 const isAscii = (s: string) => !NON_ASCII.test(s);
+const NL = 0x0a;
+const BACKSLASH = 0x5c;
+
+/** buf[at, at + p.length) holds the bytes of p (a short name: a loop beats a native call). */
+function sameBytes(buf: Buffer, at: number, p: Buffer): boolean {
+  for (let k = 0; k < p.length; k++) if (buf[at + k] !== p[k]) return false;
+  return true;
+}
 
 /** What the batch writer needs from the connection that feeds it. */
 export interface BatchHost {
@@ -33,13 +46,22 @@ export interface BatchHost {
 }
 
 export class BatchWriter {
-  // The batch being written: records queue[qi...] are not processed yet; the batch began at
-  // record batchQi with the tracker in batchPos (what a rollback returns to).
-  private queue: string[] = [];
+  // The batch being written. queue holds chunks of complete lines; the next record to process
+  // starts at queue[qi] offset qoff; the batch began at (batchQi, batchOff) with the tracker in
+  // batchPos (what a rollback returns to).
+  private queue: Buffer[] = [];
   private qi = 0;
+  private qoff = 0;
   private batchQi = 0;
+  private batchOff = 0;
   private batchPos: ReturnType<Tracker['snapshot']>;
+  /** The unfinished last line of the last chunk received. */
+  private carry: Buffer | null = null;
   private readonly baseOf = new Map<string, Base>();
+  // The source of the last fast entry and its base: consecutive lines are mostly of one source.
+  private lastSource: Buffer | null = null;
+  private lastBase: Base | null = null;
+  private readonly parts: EntryBytes = { seq: 0, t0: 0, t1: 0, s0: 0, s1: 0, m0: 0, m1: 0, stdout: false };
 
   // Disk trouble: writing paused, retried with backoff.
   private blocked: DiskError | null = null;
@@ -61,26 +83,51 @@ export class BatchWriter {
   /** A new connection: nothing queued. */
   reset(): void {
     this.queue = [];
-    this.qi = this.batchQi = 0;
+    this.qi = this.qoff = this.batchQi = this.batchOff = 0;
+    this.carry = null;
+  }
+
+  private get pendingRecords(): boolean {
+    return this.qi < this.queue.length;
+  }
+
+  private get batchStarted(): boolean {
+    return this.qi !== this.batchQi || this.qoff !== this.batchOff;
   }
 
   /** The connection is gone: whatever was queued is asked for again on the next one. */
   dropQueued(): void {
-    if (this.qi > this.batchQi) this.abandonBatch();
+    if (this.batchStarted) this.abandonBatch();
     this.reset();
   }
 
   /** Nothing after the record being processed will be read (the connection is being closed). */
   discardRest(): void {
-    this.queue.length = this.qi;
+    if (this.qi < this.queue.length) {
+      const nl = this.queue[this.qi].indexOf(NL, this.qoff);
+      this.queue[this.qi] = this.queue[this.qi].subarray(0, nl + 1);
+      this.queue.length = this.qi + 1;
+    }
+    this.carry = null;
   }
 
-  /** Records from memlogd, in order. */
-  push(lines: string[]): void {
-    if (this.qi === this.queue.length) {
-      this.queue = lines;
-      this.qi = this.batchQi = 0;
-    } else for (const l of lines) this.queue.push(l);
+  /** Bytes from memlogd, in order (a line may continue in the next chunk). */
+  push(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.carry) {
+      // the carried line is completed on its own: the chunk itself is not copied
+      const nl = chunk.indexOf(NL);
+      if (nl < 0) {
+        this.carry = Buffer.concat([this.carry, chunk]);
+        return;
+      }
+      this.enqueue(Buffer.concat([this.carry, chunk.subarray(0, nl + 1)]));
+      this.carry = null;
+      buf = chunk.subarray(nl + 1);
+    }
+    const last = buf.lastIndexOf(NL);
+    if (last + 1 < buf.length) this.carry = Buffer.from(buf.subarray(last + 1));
+    if (last >= 0) this.enqueue(buf.subarray(0, last + 1));
     if (this.blocked) {
       this.host.pause();
       return;
@@ -88,36 +135,145 @@ export class BatchWriter {
     this.process();
   }
 
+  private enqueue(lines: Buffer): void {
+    if (this.qi === this.queue.length) {
+      this.queue = [];
+      this.qi = this.qoff = this.batchQi = this.batchOff = 0;
+    }
+    this.queue.push(lines);
+  }
+
   /** Processes the queue; a disk refusal rolls the batch back and pauses reading. */
   private process(): void {
     this.beginBatch();
     try {
       while (this.qi < this.queue.length && !this.host.stopped) {
-        let rec: V2Record;
-        try {
-          rec = decodeRecord(this.queue[this.qi]);
-        } catch (err) {
-          this.host.protocolTrouble((err as Error).message);
-          break;
+        const buf = this.queue[this.qi];
+        // one search per chunk: lines before the next backslash cannot hold an escape
+        let nextBs = buf.indexOf(BACKSLASH, this.qoff);
+        while (this.qoff < buf.length && !this.host.stopped) {
+          const s = this.qoff;
+          const nl = buf.indexOf(NL, s);
+          if (nextBs >= 0 && nextBs < s) nextBs = buf.indexOf(BACKSLASH, s);
+          if (entryBytes(buf, s, nl, nextBs >= 0 && nextBs < nl, this.parts) && this.fastEntry(buf, s, nl)) {
+            this.qoff = nl + 1;
+            continue;
+          }
+          let rec: V2Record;
+          try {
+            rec = decodeRecord(buf.toString('utf8', s, nl));
+          } catch (err) {
+            this.host.protocolTrouble((err as Error).message);
+            break;
+          }
+          if (rec.type === undefined && this.tracker.simple(rec)) {
+            this.write(rec.source, formatEntry(rec.time, rec.source, rec.msg, rec.seq, this.o.format));
+            this.tracker.consumed(rec);
+            this.qoff = nl + 1;
+            continue;
+          }
+          const steps = rec.type === undefined ? this.tracker.entry(rec) : this.host.plan(rec);
+          if (steps === null) break; // error record: the connection is being closed
+          for (const st of steps) this.step(st);
+          this.qoff = nl + 1;
         }
-        if (rec.type === undefined && this.tracker.simple(rec)) {
-          this.write(rec.source, formatEntry(rec.time, rec.source, rec.msg, rec.seq, this.o.format));
-          this.tracker.consumed(rec);
-          this.qi++;
-          continue;
-        }
-        const steps = rec.type === undefined ? this.tracker.entry(rec) : this.host.plan(rec);
-        if (steps === null) break; // error record: the connection is being closed
-        for (const s of steps) this.step(s);
+        if (this.qoff < buf.length) break; // stopped, or the connection is being closed
         this.qi++;
+        this.qoff = 0;
       }
       this.endBatch();
-      if (this.qi >= this.queue.length) this.reset();
+      if (!this.pendingRecords) {
+        // everything is written and part of the position: the chunks can go
+        this.queue = [];
+        this.qi = this.qoff = this.batchQi = this.batchOff = 0;
+      }
     } catch (err) {
       if (!isDiskError(err)) throw err;
       this.diskTrouble(err);
     }
   }
+
+  /**
+   * The common entry (this.parts, found in buf[s, e)): written from its bytes when it is the next
+   * in sequence and nothing is being joined for its source. False: take the general path.
+   */
+  private fastEntry(buf: Buffer, s: number, e: number): boolean {
+    const p = this.parts;
+    const t = this.tracker;
+    if (p.seq !== t.seq + 1 || !t.plain) return false;
+    const b = this.baseForBytes(buf, p.s0, p.s1);
+    if (b === null) return false; // a source being joined (or memlogd's own): the general path
+    const text = this.o.format === 'text';
+    // text: `<time to the second>Z <source> <msg>\n` (the time is RFC3339 with `Z`: cut at 19)
+    if (text && (p.t1 - p.t0 < 20 || (buf[p.t0 + 19] !== 0x2e && buf[p.t0 + 19] !== 0x5a))) return false;
+    const n = text ? 20 + 1 + (p.s1 - p.s0) + 1 + (p.m1 - p.m0) + 1 : e - s + 1;
+    makeRoom(this.files, b, n, this.cleanPointFn);
+    const at = this.files.reserve(b, n);
+    const out = b.pend!;
+    if (text) {
+      // `<time>Z <source> ` is the same for the lines of a chunk (one receive time, one source):
+      // kept as one buffer and set whole (a whole-buffer set allocates nothing; a range copy does)
+      const pfx = this.textPrefix(buf, p.t0, b, p.s0, p.s1);
+      out.set(pfx, at);
+      const o = at + pfx.length + buf.copy(out, at + pfx.length, p.m0, p.m1);
+      out[o] = NL;
+    } else {
+      // a whole entry without escapes is exactly what --format json writes for it
+      buf.copy(out, at, s, e);
+      out[at + e - s] = NL;
+    }
+    t.seq = p.seq;
+    this.linesWritten++;
+    if (this.o.fsync.mode === 'line') {
+      this.files.flush();
+      this.files.fsyncOne(b);
+    }
+    return true;
+  }
+
+  /** `<time to the second>Z <source> ` for a text line, reused while time and source stay. */
+  private textPrefix(buf: Buffer, t0: number, b: Base, s0: number, s1: number): Buffer {
+    const pfx = this.pfx;
+    if (pfx !== null && this.pfxBase === b) {
+      let same = true;
+      for (let k = 0; k < 19; k++) {
+        if (pfx[k] !== buf[t0 + k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return pfx;
+    }
+    const next = Buffer.allocUnsafe(19 + 2 + (s1 - s0) + 1);
+    buf.copy(next, 0, t0, t0 + 19);
+    next[19] = 0x5a; // Z
+    next[20] = 0x20;
+    buf.copy(next, 21, s0, s1);
+    next[next.length - 1] = 0x20;
+    this.pfx = next;
+    this.pfxBase = b;
+    return next;
+  }
+
+  private pfx: Buffer | null = null;
+  private pfxBase: Base | null = null;
+  private readonly cleanPointFn = (writeState: boolean) => this.cleanPoint(writeState);
+
+  /** The base of the source whose name is buf[s0, s1), or null when its lines are being joined. */
+  private baseForBytes(buf: Buffer, s0: number, s1: number): Base | null {
+    const last = this.lastSource;
+    if (last !== null && last.length === s1 - s0 && sameBytes(buf, s0, last)) {
+      return this.tracker.pending.size > 0 && this.tracker.pending.has(this.lastName) ? null : this.lastBase;
+    }
+    const name = buf.toString('utf8', s0, s1);
+    if (this.tracker.pending.size > 0 && this.tracker.pending.has(name)) return null;
+    this.lastSource = Buffer.from(buf.subarray(s0, s1));
+    this.lastName = name;
+    this.lastBase = this.baseFor(name);
+    return this.lastBase;
+  }
+
+  private lastName = '';
 
   private formatOut(out: Out): string {
     if (out.kind === 'line') return formatLine(out.line, this.o.format);
@@ -143,7 +299,7 @@ export class BatchWriter {
   private write(source: string, text: string): void {
     const b = this.baseFor(source);
     const bytes = isAscii(text) ? text.length : Buffer.byteLength(text);
-    makeRoom(this.files, b, bytes, (writeState) => this.cleanPoint(writeState));
+    makeRoom(this.files, b, bytes, this.cleanPointFn);
     this.files.buffer(b, text, bytes);
     this.linesWritten++;
     if (this.o.fsync.mode === 'line') {
@@ -154,6 +310,7 @@ export class BatchWriter {
 
   private beginBatch(): void {
     this.batchQi = this.qi;
+    this.batchOff = this.qoff;
     this.batchPos = this.tracker.snapshot();
   }
 
@@ -197,8 +354,7 @@ export class BatchWriter {
     this.files.flush();
     this.files.commit();
     // The files now hold exactly what the tracker consumed: a rollback comes back here.
-    this.batchQi = this.qi;
-    this.batchPos = this.tracker.snapshot();
+    this.beginBatch();
     if (writeState) this.checkpoints.write(true);
   }
 
@@ -207,6 +363,7 @@ export class BatchWriter {
     this.files.rollback();
     this.tracker.restore(this.batchPos);
     this.qi = this.batchQi;
+    this.qoff = this.batchOff;
   }
 
   private diskTrouble(err: Error & { code?: string }): void {
@@ -234,7 +391,7 @@ export class BatchWriter {
         this.diskTrouble(err);
         return;
       }
-      if (this.qi < this.queue.length) this.process();
+      if (this.pendingRecords) this.process();
       if (!this.blocked) this.host.resume();
     }, this.diskBackoff.next());
   }
@@ -244,7 +401,7 @@ export class BatchWriter {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.checkpoints.cancel();
-    if (this.qi > this.batchQi || this.files.buffered > 0) this.abandonBatch();
+    if (this.batchStarted || this.files.buffered > 0) this.abandonBatch();
     try {
       this.files.flush();
       this.files.commit();

@@ -40,6 +40,9 @@ export interface FilesOptions {
 const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } = fs.constants;
 /** Current files kept open at most; the least recently written are closed (and reopened on demand). */
 export const MAX_OPEN_FILES = 512;
+/** A batch buffer starts this size; one of up to PEND_KEEP is kept (in all) for the next batch. */
+const PEND_MIN = 4096;
+const PEND_KEEP = 256 * 1024;
 
 export class LogFiles {
   readonly bases = new Map<string, Base>();
@@ -55,6 +58,8 @@ export class LogFiles {
   private dirDirty = false;
   readonly dirFd: number;
   private readonly compressor: Compressor;
+  /** A batch buffer to reuse (see release). */
+  private spare: Buffer | null = null;
 
   constructor(readonly opts: FilesOptions) {
     fs.mkdirSync(opts.dir, { recursive: true });
@@ -175,8 +180,17 @@ export class LogFiles {
     return size > 0 && size + n > this.opts.maxSize;
   }
 
-  /** Queues text (n bytes) for b's current file. */
+  /** Queues text (n bytes in UTF-8) for b's current file. */
   buffer(b: Base, text: string, n: number): void {
+    const at = this.reserve(b, n);
+    b.pend!.write(text, at, 'utf8');
+  }
+
+  /**
+   * Makes room for n more bytes of b's batch and returns where in b.pend they go (the caller
+   * copies them there): the write path without a string.
+   */
+  reserve(b: Base, n: number): number {
     if (b.batchSize < 0) {
       b.batchSize = b.size;
       this.touched.push(b);
@@ -186,9 +200,19 @@ export class LogFiles {
         this.openFds.set(b, true);
       }
     }
-    b.parts.push(text);
+    const at = b.partBytes;
+    if (!b.pend && this.spare) {
+      b.pend = this.spare;
+      this.spare = null;
+    }
+    if (!b.pend || b.pend.length < at + n) {
+      const bigger = Buffer.allocUnsafe(Math.max(PEND_MIN, (at + n) * 2));
+      if (b.pend) b.pend.copy(bigger, 0, 0, at);
+      b.pend = bigger;
+    }
     b.partBytes += n;
     this.buffered += n;
+    return at;
   }
 
   /** Writes everything buffered. Throws DiskError; then rollback() restores the batch's start. */
@@ -196,23 +220,32 @@ export class LogFiles {
     let written = 0;
     for (const b of this.touched) {
       if (b.partBytes === 0) continue;
-      const data = Buffer.from(b.parts.length === 1 ? b.parts[0] : b.parts.join(''), 'utf8');
+      const n = b.partBytes;
       let o = 0;
       try {
-        while (o < data.length) o += fs.writeSync(b.fd!, data, o, data.length - o);
+        while (o < n) o += fs.writeSync(b.fd!, b.pend!, o, n - o);
       } catch (err) {
         throw asDisk(currentName(b.name), err);
       }
-      b.size += data.length;
-      this.total += data.length;
-      this.buffered -= b.partBytes;
-      written += data.length;
-      b.parts = [];
-      b.partBytes = 0;
+      b.size += n;
+      this.total += n;
+      this.buffered -= n;
+      written += n;
+      this.release(b);
       b.dirty = true;
       b.mtimeMs = Date.now();
     }
     return written;
+  }
+
+  /**
+   * b's batch is written or dropped. Its buffer becomes the spare the next batch starts with
+   * (one buffer kept in all, whatever the number of sources), unless it grew beyond PEND_KEEP.
+   */
+  private release(b: Base): void {
+    b.partBytes = 0;
+    if (b.pend && b.pend.length <= PEND_KEEP && (!this.spare || this.spare.length < b.pend.length)) this.spare = b.pend;
+    b.pend = null;
   }
 
   /** The batch is accounted for (its lines are in the position): it can no longer be rolled back. */
@@ -224,8 +257,7 @@ export class LogFiles {
   /** Cuts every file written in this batch back to where the batch began; drops the buffered rest. */
   rollback(): void {
     for (const b of this.touched) {
-      b.parts = [];
-      b.partBytes = 0;
+      this.release(b);
       if (b.fd !== null) {
         try {
           if (fs.fstatSync(b.fd).size !== b.batchSize) fs.ftruncateSync(b.fd, b.batchSize);

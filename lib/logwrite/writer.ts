@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import type net from 'node:net';
 import { Backoff } from '../client/backoff.js';
-import { connectQuery, readLines } from '../client/query.js';
+import { connectQuery } from '../client/query.js';
 import { formatCursor } from '../protocol/cursor.js';
 import { encodeRequest, type QueryRequest, type V2Record } from '../protocol/v2.js';
 import { BatchWriter, type BatchHost } from './batch.js';
@@ -147,7 +147,7 @@ export class Logwriter implements BatchHost {
       this.batches.reset();
       let why = 'memlogd closed the connection';
       try {
-        await readLines(sock, (lines) => this.batches.push(lines), true);
+        await readChunks(sock, (chunk) => this.batches.push(chunk));
       } catch (err) {
         why = (err as Error).message;
       }
@@ -208,4 +208,29 @@ export class Logwriter implements BatchHost {
   compressionIdle(): Promise<void> {
     return this.files.compressionIdle();
   }
+}
+
+/** Calls onChunk with every chunk until the server closes the connection; rejects on an error or when onChunk throws. */
+function readChunks(sock: net.Socket, onChunk: (chunk: Buffer) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let failed = false;
+    sock.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      try {
+        onChunk(chunk);
+      } catch (err) {
+        failed = true;
+        sock.destroy();
+        reject(err);
+      }
+    });
+    sock.once('end', () => sock.destroy());
+    sock.once('close', () => {
+      if (!failed) resolve();
+    });
+    sock.once('error', (err) => {
+      failed = true;
+      reject(err);
+    });
+  });
 }

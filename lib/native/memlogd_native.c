@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -345,13 +346,15 @@ static napi_value fd_pair(napi_env env, int rc, const int p[2]) {
   return arr;
 }
 
-/* socketpair(1 = stream | 2 = dgram): blocking, cloexec. */
+/* socketpair(1 = stream | 2 = dgram | 5 = seqpacket, the SOCK_* numbers): blocking, cloexec.
+ * seqpacket: message boundaries and fds per message, and an end of file when the peer closes
+ * (a graceful restart's channel). */
 static napi_value js_socketpair(napi_env env, napi_callback_info info) {
   ARGS(1);
   ARG_INT(0, type, "type must be a number");
   int p[2];
-  if (type != 1 && type != 2) return num(env, -EINVAL);
-  int rc = socketpair(AF_UNIX, (type == 1 ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, p);
+  if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET) return num(env, -EINVAL);
+  int rc = socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, p);
   return fd_pair(env, rc, p);
 }
 
@@ -359,6 +362,25 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   (void)info;
   int p[2];
   return fd_pair(env, pipe2(p, O_CLOEXEC), p);
+}
+
+/* mkfifo(path, mode), which Node lacks: logexec's fifo mode makes the FIFOs LinuxKit init makes
+ * for a service's stdout and stderr. Returns 0 or -errno; -EINVAL for '' or an embedded NUL. */
+static napi_value js_mkfifo(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  napi_valuetype t;
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_string) {
+    type_error(env, "path must be a string");
+    return NULL;
+  }
+  ARG_INT(1, mode, "mode must be a number");
+  char path[4096]; /* PATH_MAX on Linux, NUL included */
+  size_t len = 0;
+  NAPI(napi_get_value_string_utf8(env, argv[0], NULL, 0, &len));
+  if (len >= sizeof(path)) return num(env, -ENAMETOOLONG);
+  NAPI(napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &len));
+  if (len == 0 || strlen(path) != len) return num(env, -EINVAL);
+  return rc_or_errno(env, mkfifo(path, (mode_t)mode));
 }
 
 /* Never retried: on Linux the fd is released even when close() reports
@@ -457,6 +479,13 @@ static napi_value js_clockGettime(napi_env env, napi_callback_info info) {
   NAPI(napi_set_element(env, arr, 0, num(env, (int64_t)ts.tv_sec)));
   NAPI(napi_set_element(env, arr, 1, num(env, (int64_t)ts.tv_nsec)));
   return arr;
+}
+
+/* dup(fd) -> a new fd for the same open file description, close-on-exec | -errno. A graceful
+ * restart hands an input over to the successor while the old process lets go of its own. */
+static napi_value js_dup(napi_env env, napi_callback_info info) {
+  FD_ARGS();
+  return rc_or_errno(env, fcntl(fd, F_DUPFD_CLOEXEC, 0));
 }
 
 /* ---- readiness through libuv ------------------------------------------- */
@@ -647,7 +676,7 @@ static napi_value init(napi_env env, napi_value exports) {
     FN(close), FN(setNonBlocking), FN(setCloexec), FN(setPassCred),
     FN(peerCred), FN(fdFlags), FN(pollStart), FN(pollStop), FN(pollUnref),
     FN(pollRef), FN(accept), FN(pollModify), FN(setSendBuffer), FN(shutdown),
-    FN(read), FN(clockGettime),
+    FN(read), FN(clockGettime), FN(mkfifo), FN(dup),
   };
 #undef FN
   NAPI(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));

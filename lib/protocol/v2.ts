@@ -6,7 +6,7 @@ import type { FastCopy } from '../wasm/fast-memory.js';
 import { ProtocolError } from './errors.js';
 import { parseCursor } from './cursor.js';
 import { globToRegExp } from './glob.js';
-import { escapeJsonInto, maxEscapedLength } from './json.js';
+import { escapeJsonInto, jsonString, maxEscapedLength } from './json.js';
 import { readStats, type ReceivedStats, type StatsRecord } from './stats.js';
 import { formatTime, parseTime } from './time.js';
 import { V1_ENTRY_OVERHEAD } from './v1.js';
@@ -72,11 +72,21 @@ export function parseRequest(line: string): QueryRequest {
   return r as unknown as QueryRequest;
 }
 
-/** Encodes v2 entries: {"seq","time","source","stream","msg"[,"partial":true]}. */
+const P_SEQ = Buffer.from('{"seq":');
+const END_PLAIN = Buffer.from('"}\n');
+const END_PARTIAL = Buffer.from('","partial":true}\n');
+
+/**
+ * Encodes v2 entries: {"seq","time","source","stream","msg"[,"partial":true]}. As with v1, all
+ * that follows the sequence number up to the message is the same for the lines of one chunk
+ * (time, source, stream): built once, copied whole; the digits are written one by one.
+ */
 export class V2Encoder {
   private lastSec = -1;
   private lastNsec = -1;
-  private timeBytes = Buffer.alloc(0);
+  private lastSource: Uint8Array | null = null;
+  private lastStdout = false;
+  private middle = Buffer.alloc(0);
 
   constructor(private readonly fast?: FastCopy) {}
 
@@ -86,22 +96,52 @@ export class V2Encoder {
 
   encode(out: Buffer, o: number, seq: number, sec: number, nsec: number, sourceJson: Uint8Array, stdout: boolean,
     msg: Uint8Array, start: number, end: number, partial: boolean): number {
-    if (sec !== this.lastSec || nsec !== this.lastNsec) {
+    if (sec !== this.lastSec || nsec !== this.lastNsec || sourceJson !== this.lastSource || stdout !== this.lastStdout) {
       this.lastSec = sec;
       this.lastNsec = nsec;
-      this.timeBytes = Buffer.from(formatTime(sec, nsec), 'latin1');
+      this.lastSource = sourceJson;
+      this.lastStdout = stdout;
+      this.middle = Buffer.concat([Buffer.from(`,"time":"${formatTime(sec, nsec)}","source":`, 'latin1'), sourceJson,
+        Buffer.from(stdout ? ',"stream":"stdout","msg":"' : ',"stream":"stderr","msg":"', 'latin1')]);
     }
-    o += out.write(`{"seq":${seq},"time":"`, o, 'latin1');
-    out.set(this.timeBytes, o);
-    o += this.timeBytes.length;
-    o += out.write('","source":', o, 'latin1');
-    out.set(sourceJson, o);
-    o += sourceJson.length;
-    o += out.write(stdout ? ',"stream":"stdout","msg":"' : ',"stream":"stderr","msg":"', o, 'latin1');
-    o = escapeJsonInto(msg, start, end, out, o, this.fast);
-    o += out.write(partial ? '","partial":true}\n' : '"}\n', o, 'latin1');
-    return o;
+    out.set(P_SEQ, o);
+    o = writeDigits(out, o + P_SEQ.length, seq);
+    out.set(this.middle, o);
+    o = escapeJsonInto(msg, start, end, out, o + this.middle.length, this.fast);
+    const tail = partial ? END_PARTIAL : END_PLAIN;
+    out.set(tail, o);
+    return o + tail.length;
   }
+}
+
+/** The decimal digits of a non-negative integer (below 2^53) at o; returns the new offset. */
+function writeDigits(out: Buffer, o: number, n: number): number {
+  if (n < 10) {
+    out[o] = 48 + n;
+    return o + 1;
+  }
+  let digits = 0;
+  for (let m = n; m >= 1; m = Math.floor(m / 10)) digits++;
+  for (let i = o + digits - 1; i >= o; i--) {
+    out[i] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return o + digits;
+}
+
+/**
+ * A decoded entry as the line memlogd sends (without the newline), through V2Encoder, so a client
+ * that changes an entry (logbundle masking a secret) writes it exactly as memlogd would. Null when
+ * its time is not an RFC3339 time.
+ */
+export function encodeEntry(e: V2Entry): string | null {
+  const t = parseTime(e.time);
+  if (!t) return null;
+  const source = jsonString(Buffer.from(e.source, 'utf8'));
+  const msg = Buffer.from(e.msg, 'utf8');
+  const out = Buffer.allocUnsafe(V2Encoder.worstCase(source, msg.length));
+  const n = new V2Encoder().encode(out, 0, e.seq, t[0], t[1], source, e.stream === 'stdout', msg, 0, msg.length, e.partial === true);
+  return out.toString('utf8', 0, n - 1);
 }
 
 // v2 records other than entries (they carry a "type").

@@ -293,6 +293,24 @@ describe('errors with paths', () => {
   });
 });
 
+describe('mkfifo', () => {
+  it('creates a FIFO with the mode asked for (under the umask), and fails EEXIST on a second call', () => {
+    const p = path.join(tmpDir(), 'svc.log');
+    native.mkfifo(p, 0o600);
+    const st = fs.statSync(p);
+    expect(st.isFIFO()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o600);
+    expectSysError(() => native.mkfifo(p, 0o600), 'EEXIST', 'mkfifo', p);
+  });
+
+  it('an empty path or an embedded NUL is EINVAL; a missing directory is ENOENT', () => {
+    expect(native.raw.mkfifo('', 0o600)).toBe(-E.EINVAL);
+    expect(native.raw.mkfifo('/tmp/a\0b', 0o600)).toBe(-E.EINVAL);
+    const p = path.join(tmpDir(), 'no', 'x.log');
+    expectSysError(() => native.mkfifo(p, 0o600), 'ENOENT', 'mkfifo', p);
+  });
+});
+
 describe('credentials', () => {
   it('socketpair + peerCred returns this process pid/uid/gid', () => {
     const [a, b] = fds.add(native.socketpair(native.SOCK_STREAM));

@@ -6,7 +6,7 @@ import { globToRegExp } from '../../../lib/protocol/glob.js';
 import { jsonString } from '../../../lib/protocol/json.js';
 import { readStats } from '../../../lib/protocol/stats.js';
 import {
-  V2Encoder, decodeEntry, decodeRecord, encodeEnd, encodeError, encodeGap, encodeRequest, encodeStart, parseRecord, parseRequest,
+  V2Encoder, decodeEntry, decodeRecord, encodeEnd, encodeEntry, encodeError, encodeGap, encodeRequest, encodeStart, parseRecord, parseRequest,
   type GapRecord, type QueryRequest,
 } from '../../../lib/protocol/v2.js';
 import { exitStatusOf, EXIT_CONNECT, EXIT_ERROR, EXIT_USAGE } from '../../../lib/cli/exit.js';
@@ -113,6 +113,17 @@ describe('records', () => {
       expect(decodeRecord(line)).toEqual(JSON.parse(line));
     }
     expect(decodeRecord(lines[1])).toMatchObject({ severity: 3, facility: 16, msg: 'boom' });
+  });
+  it('a decoded entry encodes back to the same line (encodeEntry goes through V2Encoder)', () => {
+    const enc = new V2Encoder();
+    const out = Buffer.alloc(1024);
+    for (const [source, msg, partial] of [['web.out', 'GET / 200', false], ['d;b', 'piece <&> "q" \\ \u2028', true], ['é', 'ünïcode', false]] as const) {
+      const m = Buffer.from(msg);
+      const n = enc.encode(out, 0, 7, 1763703611, 692448000, jsonString(Buffer.from(source)), source.endsWith('.out'), m, 0, m.length, partial);
+      const line = out.toString('utf8', 0, n - 1);
+      expect(encodeEntry(decodeRecord(line) as Parameters<typeof encodeEntry>[0])).toBe(line);
+    }
+    expect(encodeEntry({ seq: 1, time: 'yesterday', source: 'a', stream: 'stderr', msg: 'x' })).toBeNull();
   });
   it('a stats record is checked once: wrong types are dropped, missing parts stay missing', () => {
     const r = parseRecord(JSON.stringify({ type: 'stats', instance: 'ab', uptime: 'x', store: { lines: 3, bytes: '9' }, sources: [{ name: 'a', pid: 5 }] }));
