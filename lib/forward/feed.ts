@@ -28,6 +28,8 @@ export class Feed {
   private sock: net.Socket | null = null;
   private running = false;
   private paused = false;
+  /** The current connection was closed by drop(). */
+  private dropped = false;
   private loopDone: Promise<void> = Promise.resolve();
   /** Aborted by stop(): cuts a wait short. */
   private stopping = new AbortController();
@@ -54,8 +56,9 @@ export class Feed {
     await this.loopDone;
   }
 
-  /** Closes the current connection (a protocol problem); the loop reconnects after a wait. */
+  /** Closes the current connection (a problem the caller said already); the loop reconnects after a wait. */
   drop(): void {
+    this.dropped = true;
     this.sock?.destroy();
   }
 
@@ -91,6 +94,7 @@ export class Feed {
         break;
       }
       this.sock = sock;
+      this.dropped = false;
       if (this.paused) sock.pause();
       this.o.connected(after !== null);
       let first = true;
@@ -109,7 +113,7 @@ export class Feed {
       sock.destroy();
       this.sock = null;
       if (!this.running) break;
-      this.o.say(`lost the connection to memlogd (${why}); reconnecting`);
+      if (!this.dropped) this.o.say(`lost the connection to memlogd (${why}); reconnecting`);
       await sleep(this.backoff.next(), this.stopping.signal);
     }
   }
