@@ -9,11 +9,11 @@ import { procStat } from '../../bench/proc.js';
 import { startRsyslog, type RunningRsyslog } from '../../bench/rsyslog.js';
 import { timestamp5424 } from '../../lib/forward/rfc5424.js';
 import { encodeRequest } from '../../lib/protocol/v2.js';
-import { handOff, queryRaw, startDaemon, waitFor, waitStderr, sleep } from '../support/helpers.js';
+import { exited, handOff, queryRaw, startDaemon, waitFor, waitStderr, sleep } from '../support/helpers.js';
 import { useCleanups } from '../support/cleanup.js';
 import { describeRsyslog, parseJsonLines, startLogforward, useCerts } from '../support/syslog.js';
 
-const { track, tmpDir } = useCleanups();
+const { track, tmpDir, defer } = useCleanups();
 const certs = useCerts();
 
 async function rsyslog(o: Parameters<typeof startRsyslog>[0]): Promise<RunningRsyslog> {
@@ -160,6 +160,32 @@ describeRsyslog('logforward into rsyslog', () => {
     expect(parseJsonLines(srv.lines('tls'))[1].msg).toBe('for the right server only');
     expect(parseJsonLines(srv.lines('relpTls'))[1].msg).toBe('for the right server only');
     expect(await right.stop()).toEqual({ code: 0, signal: null });
+  });
+
+  it('follows memlogd into a new instance: a restarted gap message, then what the new instance holds', async () => {
+    const sockDir = tmpDir();
+    let d = await startDaemon([], sockDir);
+    const first = d.proc;
+    defer(() => first.kill('SIGKILL'));
+    const srv = await rsyslog({ dir: tmpDir(), relp: 0 });
+    const state = path.join(tmpDir(), 'lf.state');
+    const lf = track(startLogforward(['-socket', d.query, '--state', state, `relp://127.0.0.2:${srv.ports.relp}`]));
+    handOff(d.log, 'svc', 'before\n');
+    await waitFor(() => srv.lines('relp').length >= 2, 'the first instance\'s lines');
+    d.proc.kill('SIGTERM'); // (stop() would remove the socket directory too)
+    await exited(d.proc);
+    await waitStderr(lf, /lost the connection to memlogd/, 'the loss of memlogd');
+    d = track(await startDaemon([], sockDir));
+    handOff(d.log, 'svc', 'after\n');
+    await waitFor(() => srv.lines('relp').length >= 5, 'the new instance\'s lines');
+    const got = parseJsonLines(srv.lines('relp'));
+    expect(got.map((m) => [m.appname, m.msgid, m.msg.replace(/\(was .*\)/, '(was …)')])).toEqual([
+      ['memlogd', '-', 'memlogd started'], ['svc', '-', 'before'],
+      ['memlogd', 'gap', 'gap: memlogd restarted (was …); lines it held but logforward had not sent yet are lost'],
+      ['memlogd', '-', 'memlogd started'], ['svc', '-', 'after'],
+    ]);
+    expect(got[2].sd).toMatch(/reason="restarted" previous="[0-9a-f]+:1"\]$/);
+    expect(await lf.stop()).toEqual({ code: 0, signal: null });
   });
 
   it('says when a server is down, waits without using CPU, and delivers once it is up; other destinations keep flowing', async () => {
