@@ -12,7 +12,7 @@ import type { Transport, TransportHandler } from './transport.js';
 import type { Destination } from './uri.js';
 
 /** What we tell the server we are (librelp shows it in its logs). */
-const SOFTWARE = 'logforward,0.1.0,https://github.com/linuxkit/linuxkit';
+const SOFTWARE = 'logforward,0.1.0,memlogd (TypeScript)';
 const OPEN_OFFERS = `relp_version=0\nrelp_software=${SOFTWARE}\ncommands=syslog`;
 /** Bytes queued in one batch before it is written. */
 const BATCH_BYTES = 64 * 1024;
