@@ -249,12 +249,14 @@ export class Sender {
           this.apply(t.end(rec.next));
           break;
         case 'error':
+          // nothing follows an error record: the connection is dropped and tried again later
           this.say('memlogd', `memlogd refused the request: ${rec.code}: ${rec.message}`);
           this.feed.drop();
-          return;
+          break;
         default:
           break;
       }
+      if (rec.type === 'error') break;
     }
     if (t.duplicates + t.unreported > this.anomalies) {
       this.anomalies = t.duplicates + t.unreported;
