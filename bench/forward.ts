@@ -102,7 +102,11 @@ async function once(t: Transport, certs: string): Promise<Run> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
-  if (!rsyslogInstalled()) throw new Error('rsyslogd (rsyslog, rsyslog-relp, rsyslog-gnutls) is not installed');
+  if (!rsyslogInstalled()) {
+    // the rest of `npm run bench` does not need it: say so and end without failing the chain
+    console.error('logforward bench skipped: rsyslogd with rsyslog-relp and rsyslog-gnutls is not installed');
+    return;
+  }
   const certs = fs.mkdtempSync('/tmp/lfb-certs-');
   makeCerts(certs);
   const results = [];
