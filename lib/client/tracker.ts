@@ -46,6 +46,7 @@ export interface Pending {
   bytes: number;
   /** UTF-8 bytes left out beyond the join limit so far (overflow 'drop'). */
   dropped?: number;
+  /** The first piece's severity and facility. */
   severity?: number;
   facility?: number;
 }

@@ -6,11 +6,15 @@ import {
   DAEMON_DEFAULTS, DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE, MAX_NAME_LEN, SELF_SOURCE,
 } from '../protocol/constants.js';
 import { OutOfRangeError } from '../protocol/errors.js';
+import { globToRegExp } from '../protocol/glob.js';
+import { packPri, streamSeverity } from '../protocol/severity.js';
 import type { DaemonStats } from '../protocol/stats.js';
+import { streamOf } from '../protocol/v1.js';
 import { formatTime, formatTimeSec } from '../protocol/time.js';
 import { WallClock } from './clock.js';
 import { splitMessage } from './framing.js';
 import { classify, Input, type InputContext } from './input.js';
+import type { PriorityPolicy } from './priority.js';
 import { LogSocket, type Datagram } from './log-socket.js';
 import { QueryServer } from './query-server.js';
 import { adoptSocket, bindSocket, unlinkIfOurs, type BoundSocket } from './socket-file.js';
@@ -41,6 +45,8 @@ export interface DaemonOptions {
   supervisorFd?: number;
   /** Started by the supervisor after the previous memlogd crashed. */
   afterCrash?: boolean;
+  /** Globs of the sources whose lines may start with `<N>` to give their priority (default: kmsg). */
+  levelPrefix?: string[];
 }
 
 /** Root and the daemon's own uid: the default allow-list of both sockets. */
@@ -85,6 +91,9 @@ export interface HandedOver {
   supervisor?: { fd: number; nextId: number };
 }
 
+/** memlogd's own notes: notice, facility syslog (RFC 5424: the syslog daemon's own messages). */
+const SELF_PRI = packPri(5, 5);
+
 /** Who hands over a source's fds: per source id, kept by the daemon beside the store. */
 interface SourceOwner {
   /** Who last handed over an fd for this name (SCM_CREDENTIALS; -1 unknown). */
@@ -112,6 +121,7 @@ export class Daemon {
   private readonly owners: SourceOwner[];
   /** The supervisor's side of things: duplicates of our source fds (null: no supervisor). */
   private holder: Holder | null = null;
+  private readonly levelPrefix: Array<(name: string) => boolean>;
 
   /** restored: what a predecessor handed over in a graceful restart (restart.ts). */
   private constructor(readonly opts: DaemonOptions, restored?: Restored) {
@@ -138,7 +148,12 @@ export class Daemon {
       maxLineLen: opts.maxLineLen,
       onIngest: () => this.query.notify(),
       log: (m) => this.log(m),
+      priorityOf: (src) => this.priorityOf(src),
     };
+    this.levelPrefix = (opts.levelPrefix ?? DAEMON_DEFAULTS.levelPrefix).map((g) => {
+      const re = globToRegExp(g);
+      return (name: string) => re.test(name);
+    });
   }
 
   /** Binds (or adopts) both sockets and starts serving. Rejects with a coded error. */
@@ -265,7 +280,7 @@ export class Daemon {
   log(msg: string): void {
     this.clock.now();
     const { sec, nsec } = this.clock;
-    splitMessage(Buffer.from(msg), this.opts.maxLineLen, (b, s, e, f) => this.store.append(this.selfId, b, s, e, sec, nsec, f));
+    splitMessage(Buffer.from(msg), this.opts.maxLineLen, (b, s, e, f) => this.store.append(this.selfId, b, s, e, sec, nsec, f, SELF_PRI));
     if (!this.notifyScheduled) {
       this.notifyScheduled = true;
       setImmediate(() => {
@@ -338,6 +353,12 @@ export class Daemon {
     info.fds++;
   }
 
+  /** A source's priority policy: its stream's default, and whether its lines may say with `<N>`. */
+  private priorityOf(src: number): PriorityPolicy {
+    const name = this.store.sources[src].name.toString('utf8');
+    return { pri: packPri(streamSeverity(streamOf(name)), null), prefix: this.levelPrefix.some((m) => m(name)) };
+  }
+
   private owner(src: number): SourceOwner {
     return (this.owners[src] ??= { pid: -1, uid: -1, fds: 0 });
   }
@@ -359,7 +380,8 @@ export class Daemon {
         const o = this.owners[s.id] ?? none;
         return {
           name: s.name.toString('utf8'), lines: s.lines, bytes: s.bytes, totalLines: s.totalLines, totalBytes: s.totalBytes,
-          evicted: s.evicted, partial: s.partial, pid: o.pid, uid: o.uid, fds: o.fds, firstSeen: time(s.firstSeen), lastSeen: time(s.lastSeen),
+          evicted: s.evicted, partial: s.partial, severities: s.severities, pid: o.pid, uid: o.uid, fds: o.fds,
+          firstSeen: time(s.firstSeen), lastSeen: time(s.lastSeen),
         };
       }),
     };

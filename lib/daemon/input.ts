@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import * as native from '../native/index.js';
 import type { WallClock } from './clock.js';
 import { LineFramer } from './framing.js';
+import { LinePriority, type PriorityPolicy } from './priority.js';
 import type { Store } from './store.js';
 
 const O_ACCMODE = 3;
@@ -30,6 +31,8 @@ export interface InputContext {
   onIngest: () => void;
   /** Records one of memlogd's own events. */
   log: (msg: string) => void;
+  /** How a source's lines get their priority (priority.ts). */
+  priorityOf: (src: number) => PriorityPolicy;
 }
 
 /** How a received fd is read: a regular file, a stream (pipe, FIFO, socket), or refused (why). */
@@ -70,9 +73,16 @@ export class Input {
   constructor(readonly fd: number, readonly kind: 'file' | 'stream', readonly src: number, private readonly ctx: InputContext,
     private readonly onClose: (i: Input) => void, carry?: Buffer) {
     const { store, clock } = ctx;
+    const prio = new LinePriority(ctx.priorityOf(src));
     this.framer = new LineFramer(ctx.maxLineLen,
-      (buf, start, end, flags) => store.append(src, buf, start, end, clock.sec, clock.nsec, flags),
-      (buf, starts, ends, flags, n) => store.appendBatch(src, buf, starts, ends, flags, n, clock.sec, clock.nsec));
+      (buf, start, end, flags) => {
+        const pri = prio.line(buf, start, end, flags);
+        store.append(src, buf, prio.start, end, clock.sec, clock.nsec, flags, pri);
+      },
+      (buf, starts, ends, flags, n) => {
+        const pris = prio.batch(buf, starts, ends, flags, n);
+        store.appendBatch(src, buf, starts, ends, flags, n, clock.sec, clock.nsec, prio.policy.pri, pris ?? undefined);
+      });
     if (carry?.length) this.framer.restoreCarry(carry);
     const onChunk = (chunk: Buffer) => {
       clock.now();

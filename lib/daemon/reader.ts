@@ -272,7 +272,7 @@ export class Reader {
       o = this.flushGap(out, o);
       const off = offs[p];
       o = this.v2
-        ? this.encoder2.encode(out, o, seq, secs[p], nsecs[p], name, this.names.isStdout(src), arena, off, off + lens[p], st.isPartial(p))
+        ? this.encoder2.encode(out, o, seq, secs[p], nsecs[p], name, this.names.isStdout(src), arena, off, off + lens[p], st.isPartial(p), st.pris[p])
         : this.encoder.encode(out, o, secs[p], nsecs[p], name, arena, off, off + lens[p]);
       this.nextSeq = seq + 1;
       this.sentEntries++;

@@ -26,6 +26,8 @@ export interface SourceCounts {
   evicted: number;
   /** Entries that are pieces of a longer line. */
   partial: number;
+  /** Lines since the source first appeared, by severity (index 0 emerg ... 7 debug). */
+  severities: number[];
 }
 
 export interface SourceStats extends SourceCounts {

@@ -28,7 +28,7 @@ const HAVE = syslogNgVersion() !== null;
     for (const i of inputs) {
       const got = srv.lines(i).map((l) => JSON.parse(l) as Record<string, string>);
       expect(got.map((m) => [m.pri, m.host, m.app, m.msg]), i).toEqual([
-        ['11', 'vm1', 'memlogd', 'memlogd started'], ['11', 'vm1', 'web', 'upstream timeout'], ['14', 'vm1', 'web.out', 'GET / 200 "quoted" [brackets]'],
+        ['45', 'vm1', 'memlogd', 'memlogd started'], ['11', 'vm1', 'web', 'upstream timeout'], ['14', 'vm1', 'web.out', 'GET / 200 "quoted" [brackets]'],
       ]);
       expect(got.map((m) => m.sd), i).toEqual([0, 1, 2].map((seq) => `[memlogd@32473 instance="${instance}" seq="${seq}"]`));
     }

@@ -42,7 +42,7 @@ describeRsyslog('logforward into rsyslog', () => {
     for (const i of inputs) {
       const got = parseJsonLines(srv.lines(i));
       expect(got.map((m) => [m.pri, m.appname, m.msg]), i).toEqual([
-        ['11', 'memlogd', 'memlogd started'], // memlogd's own source is a stderr stream: user.err
+        ['45', 'memlogd', 'memlogd started'], // memlogd's own notes carry their severity and facility: syslog.notice
         ['14', 'web.out', 'GET / 200'], // stdout: user.info
         ['14', 'web.out', 'GET /missing 404'],
         ['11', 'web', 'upstream timeout'],
