@@ -97,6 +97,20 @@ describeRsyslog('logforward into rsyslog', () => {
     expect(await lf.stop()).toEqual({ code: 0, signal: null });
   });
 
+  it('uses each entry\'s own severity and facility (a source whose lines start with <N>: kmsg)', async () => {
+    const d = track(await startDaemon());
+    handOff(d.log, 'kmsg', '<3>disk failure\n<14>just a note\n<163>local4 error\n');
+    const srv = await rsyslog({ dir: tmpDir(), relp: 0, tcp: 0 });
+    const lf = track(startLogforward(['-socket', d.query, '--no-state', '--facility', 'daemon',
+      `relp://127.0.0.2:${srv.ports.relp}?source=kmsg`, `tcp://127.0.0.1:${srv.ports.tcp}?source=kmsg&priority=err`]));
+    await waitFor(() => srv.lines('relp').length >= 3 && srv.lines('tcp').length >= 2, 'the kmsg lines');
+    await sleep(300);
+    // <3>: severity err, no facility (the default, daemon); <14>: user.info; <163>: local4.err
+    expect(parseJsonLines(srv.lines('relp')).map((m) => [m.pri, m.msg])).toEqual([['27', 'disk failure'], ['14', 'just a note'], ['163', 'local4 error']]);
+    expect(parseJsonLines(srv.lines('tcp')).map((m) => [m.pri, m.msg])).toEqual([['27', 'disk failure'], ['163', 'local4 error']]);
+    expect(await lf.stop()).toEqual({ code: 0, signal: null });
+  });
+
   it('joins a long line memlogd stored in pieces, cuts it at the destination\'s maximum with a marker, and reports gaps', async () => {
     const d = track(await startDaemon(['-max-line-len', '64', '-max-lines', '20']));
     const srv = await rsyslog({ dir: tmpDir(), tcp: 0, relp: 0 });
