@@ -81,6 +81,11 @@ export interface TrackerOptions {
    * line, cut, when its last piece arrives. Either way a pending line holds at most the limit.
    */
   overflow?: 'split' | 'drop';
+  /**
+   * The request filters entries (sources, stream, priority): sequence numbers then skip what did
+   * not match, and a hole is not a loss (memlogd reports losses with gap records).
+   */
+  filtered?: boolean;
 }
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
@@ -185,7 +190,7 @@ export class Tracker {
     else if (e.seq <= this.seq) {
       return [{ source: e.source, out: null, apply: () => { this.duplicates++; } }];
     }
-    else if (e.seq > this.seq + 1 && this.seq >= 0) {
+    else if (e.seq > this.seq + 1 && this.seq >= 0 && !this.opts.filtered) {
       const gap: GapRecord = { type: 'gap', from: this.seq + 1, to: e.seq - 1, count: e.seq - 1 - this.seq, reason: 'evicted' };
       steps.push(...this.cutAll(), this.gapStep(gap, 'memlogd skipped these without a gap record'));
       steps.push({ source: e.source, out: null, apply: () => { this.unreported += gap.count; } });
@@ -262,7 +267,7 @@ export class Tracker {
 
   /** The end of a dump: everything before next was sent or reported. */
   end(next: number): Step[] {
-    if (next - 1 > this.seq && this.seq >= 0) {
+    if (next - 1 > this.seq && this.seq >= 0 && !this.opts.filtered) {
       const gap: GapRecord = { type: 'gap', from: this.seq + 1, to: next - 1, count: next - 1 - this.seq, reason: 'evicted' };
       return [...this.cutAll(), this.gapStep(gap, 'memlogd skipped these without a gap record')];
     }

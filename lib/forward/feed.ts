@@ -11,7 +11,7 @@ import { encodeRequest, type QueryRequest } from '../protocol/v2.js';
 
 export interface FeedOptions {
   socket: string;
-  /** The filters of the request (everything but mode and after). */
+  /** The filters of the request (everything but mode and after): sources, exclude, stream, priority. */
   filters: Omit<QueryRequest, 'mode' | 'after'>;
   backoffMinMs: number;
   backoffMaxMs: number;

@@ -63,7 +63,8 @@ export class Sender {
 
   constructor(readonly d: Destination, private readonly o: ForwardSettings, hostname: string, saved: SavedDestination | null,
     private readonly host: SenderHost) {
-    this.tracker = new Tracker({ maxLineBytes: d.maxSize, overflow: 'drop' }, saved);
+    const filtered = d.sources.length > 0 || d.exclude.length > 0 || d.stream !== undefined || d.minSeverity < 7;
+    this.tracker = new Tracker({ maxLineBytes: d.maxSize, overflow: 'drop', filtered }, saved);
     this.out = new Outbox(this.tracker, saved, {
       saveNow: () => host.saveNow(),
       arrived: () => {
@@ -77,6 +78,8 @@ export class Sender {
     if (d.sources.length) filters.sources = d.sources;
     if (d.exclude.length) filters.exclude = d.exclude;
     if (d.stream) filters.stream = d.stream;
+    // memlogd filters by severity too (entries read back after a break are already filtered)
+    if (d.minSeverity < 7) filters.priority = d.minSeverity;
     this.feed = new Feed({
       socket: o.socket, filters, backoffMinMs: o.backoffMinMs, backoffMaxMs: o.backoffMaxMs,
       after: () => this.cursor,

@@ -77,37 +77,43 @@ describeRsyslog('logforward into rsyslog', () => {
     handOff(d.log, 'web', 'upstream timeout\n');
     handOff(d.log, 'db', 'checkpoint\n');
     handOff(d.log, 'web-debug', 'noise\n');
+    handOff(d.log, 'web', 'second\n'); // after entries the filters skip: a hole in seq, not a loss
     const srv = await rsyslog({ dir: tmpDir(), udp: 0, tcp: 0, relp: 0 });
     const p = srv.ports;
     const lf = track(startLogforward(['-socket', d.query, '--no-state', '--hostname', 'vm1', '--facility', 'local0',
       `relp://127.0.0.2:${p.relp}?source=web*&exclude=web-debug&stream=stderr`,
       `tcp://127.0.0.1:${p.tcp}?format=rfc3164&exclude=memlogd&priority=info&facility=daemon`,
       `udp://127.0.0.1:${p.udp}?priority=err&exclude=memlogd`]));
-    await waitFor(() => srv.lines('relp').length >= 1 && srv.lines('tcp').length >= 4 && srv.lines('udp').length >= 3, 'the messages');
+    await waitFor(() => srv.lines('relp').length >= 2 && srv.lines('tcp').length >= 5 && srv.lines('udp').length >= 4, 'the messages');
     await sleep(300);
-    expect(parseJsonLines(srv.lines('relp')).map((m) => [m.pri, m.appname, m.msg])).toEqual([['131', 'web', 'upstream timeout']]);
+    expect(parseJsonLines(srv.lines('relp')).map((m) => [m.pri, m.appname, m.msg])).toEqual([['131', 'web', 'upstream timeout'], ['131', 'web', 'second']]);
     // RFC 3164: rsyslog reads the tag as app-name; facility daemon (3)
     const bsd = parseJsonLines(srv.lines('tcp'));
     expect(bsd.map((m) => [m.pri, m.appname, m.msg, m.sd])).toEqual([
       // (rsyslog keeps the space after the TAG's colon in msg)
       ['30', 'web.out', ' GET / 200', '-'], ['27', 'web', ' upstream timeout', '-'], ['27', 'db', ' checkpoint', '-'], ['27', 'web-debug', ' noise', '-'],
+      ['27', 'web', ' second', '-'],
     ]);
     expect(bsd[0].hostname).toBe('vm1');
-    expect(parseJsonLines(srv.lines('udp')).map((m) => m.msg)).toEqual(['upstream timeout', 'checkpoint', 'noise']);
+    expect(parseJsonLines(srv.lines('udp')).map((m) => m.msg)).toEqual(['upstream timeout', 'checkpoint', 'noise', 'second']);
+    expect(lf.stderr()).not.toMatch(/does not follow the protocol/);
     expect(await lf.stop()).toEqual({ code: 0, signal: null });
   });
 
-  it('uses each entry\'s own severity and facility (a source whose lines start with <N>: kmsg)', async () => {
-    const d = track(await startDaemon());
-    handOff(d.log, 'kmsg', '<3>disk failure\n<14>just a note\n<163>local4 error\n');
+  it('uses each entry\'s own severity and facility (sources whose lines start with <N>), and filters on them', async () => {
+    // kmsg's lines are kern unless <N> says otherwise; app's have no facility unless <N> says one
+    const d = track(await startDaemon(['--level-prefix', 'kmsg:kern', '--level-prefix', 'app']));
+    handOff(d.log, 'kmsg', '<3>disk failure\n');
+    handOff(d.log, 'app', '<3>db down\n<14>just a note\n<163>local4 error\n');
     const srv = await rsyslog({ dir: tmpDir(), relp: 0, tcp: 0 });
     const lf = track(startLogforward(['-socket', d.query, '--no-state', '--facility', 'daemon',
-      `relp://127.0.0.2:${srv.ports.relp}?source=kmsg`, `tcp://127.0.0.1:${srv.ports.tcp}?source=kmsg&priority=err`]));
-    await waitFor(() => srv.lines('relp').length >= 3 && srv.lines('tcp').length >= 2, 'the kmsg lines');
+      `relp://127.0.0.2:${srv.ports.relp}?exclude=memlogd`, `tcp://127.0.0.1:${srv.ports.tcp}?exclude=memlogd&priority=err`]));
+    await waitFor(() => srv.lines('relp').length >= 4 && srv.lines('tcp').length >= 3, 'the levelled lines');
     await sleep(300);
-    // <3>: severity err, no facility (the default, daemon); <14>: user.info; <163>: local4.err
-    expect(parseJsonLines(srv.lines('relp')).map((m) => [m.pri, m.msg])).toEqual([['27', 'disk failure'], ['14', 'just a note'], ['163', 'local4 error']]);
-    expect(parseJsonLines(srv.lines('tcp')).map((m) => [m.pri, m.msg])).toEqual([['27', 'disk failure'], ['163', 'local4 error']]);
+    // kern.err; err with no facility (the default, daemon); user.info; local4.err
+    const all = [['3', 'disk failure'], ['27', 'db down'], ['14', 'just a note'], ['163', 'local4 error']];
+    expect(parseJsonLines(srv.lines('relp')).map((m) => [m.pri, m.msg])).toEqual(all);
+    expect(parseJsonLines(srv.lines('tcp')).map((m) => [m.pri, m.msg])).toEqual(all.filter(([, msg]) => msg !== 'just a note'));
     expect(await lf.stop()).toEqual({ code: 0, signal: null });
   });
 

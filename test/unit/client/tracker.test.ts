@@ -115,6 +115,16 @@ describe('tracker', () => {
     expect(t.unreported).toBe(4);
   });
 
+  it('with a filtered request, a hole in the sequence is what did not match, not a loss', () => {
+    const t = new Tracker({ maxLineBytes: 100, filtered: true });
+    run(t.start({ type: 'start', instance: 'aa', oldest: 0, next: 0 }, false));
+    run(t.entry(e(0, 'a', 'x')));
+    expect(msgs(run(t.entry(e(5, 'a', 'y'))))).toEqual(['a:y']);
+    expect(t.unreported).toBe(0);
+    expect(run(t.end(9))).toEqual([]);
+    expect(t.after).toEqual({ instance: 'aa', seq: 5 });
+  });
+
   it('follows memlogd into a new instance with a restarted gap', () => {
     const t = new Tracker({ maxLineBytes: 100 }, { instance: 'aa', seq: 41, pending: [{ source: 'l', time: T, firstSeq: 40, lastSeq: 40, pieces: 1, msg: 'half', bytes: 4 }] });
     expect(t.after).toEqual({ instance: 'aa', seq: 41 });
