@@ -62,6 +62,14 @@ const ours = (ref: string) => ref.startsWith(`${OUR_ORG}/`);
 const pkgOf = (ref: string) => ref.slice(OUR_ORG.length + 1).split(':')[0];
 const service = (name: string) => (lk.services as Obj[]).find((s) => s.name === name)!;
 
+/** linuxkit.yml with the commented-out logforward service (between BEGIN and END) uncommented. */
+function logforward(): Obj {
+  const text = fs.readFileSync(path.join(ROOT, 'linuxkit.yml'), 'utf8');
+  const m = /^ *# BEGIN logforward\n([\s\S]*?)^ *# END logforward$/m.exec(text);
+  expect(m, 'the BEGIN/END logforward block').not.toBeNull();
+  return parse(text.replace(m![0], m![1].replace(/^( *)# /gm, '$1'))) as Obj;
+}
+
 /** A service's configuration as LinuxKit computes it: the image's build.yml config, then the entry's keys. */
 function effectiveConfig(entry: Obj): Obj {
   const ref = entry.image as string;
@@ -90,9 +98,9 @@ describe('linuxkit.yml', () => {
     expect(service('write-to-the-logs').command).toBeDefined();
   });
 
-  it('names every image of ours with a pkg/ directory, by the org, image and tag its build.yml builds', () => {
-    const refs = images.filter(ours);
-    expect(refs.map(pkgOf).sort()).toEqual(['kmsg', 'logwrite', 'memlogd']);
+  it('names every image of ours with a pkg/ directory, by the org, image and tag its build.yml builds (logforward: once uncommented)', () => {
+    const refs = [...images.filter(ours), ...(logforward().services as Obj[]).map((x) => x.image as string).filter((r) => r.includes('logforward'))];
+    expect(refs.map(pkgOf).sort()).toEqual(['kmsg', 'logforward', 'logwrite', 'memlogd']);
     for (const ref of refs) {
       const dir = pkgDir(pkgOf(ref));
       expect(fs.existsSync(path.join(dir, 'build.yml')) && fs.existsSync(path.join(dir, 'Dockerfile')), ref).toBe(true);
@@ -111,6 +119,24 @@ describe('linuxkit.yml', () => {
     expect((readYaml(path.join(pkgDir('memlogd'), 'build.yml')).config as Obj).binds).toContain('/var/run:/var/run');
   });
 
+  it('has a logforward service, commented out: uncommented it is valid, reaches the query socket and the network, keeps its state in /var/run', () => {
+    const lf = (logforward().services as Obj[]).find((x) => x.name === 'logforward')!;
+    expect(unknownKeys(lf, ['name', 'image', ...IMAGE_CONFIG_KEYS])).toEqual([]);
+    const c = effectiveConfig(lf);
+    expect(c.binds).toContain('/var/run:/var/run');
+    expect(c.net).toBe('host');
+    const cmd = c.command as string[];
+    expect(cmd[0]).toBe('/usr/bin/logforward');
+    expect(cmd[cmd.indexOf('--state') + 1]).toMatch(/^\/var\/run\//);
+    expect(cmd.at(-1)).toMatch(/^relp:\/\//);
+  });
+
+  it('binds /dev/log (memlogd\'s syslog socket) into the demo service that logs by syslog', () => {
+    const demo = service('write-to-the-logs');
+    expect(demo.binds).toContain('/dev/log:/dev/log');
+    expect(demo.command as string[]).toEqual(expect.arrayContaining([expect.stringContaining('logger -t demo')]));
+  });
+
   it('gives kmsg /dev/kmsg (bind and device c 1:11) and CAP_SYSLOG, and logwrite /var/run and /var/log', () => {
     const kmsg = effectiveConfig(service('kmsg'));
     expect(kmsg.binds).toContain('/dev/kmsg:/dev/kmsg');
@@ -122,7 +148,7 @@ describe('linuxkit.yml', () => {
 });
 
 describe('build.yml', () => {
-  it.each(['memlogd', 'kmsg', 'logwrite'])('pkg/%s/build.yml has only keys LinuxKit accepts, and its sources exist', (name) => {
+  it.each(['memlogd', 'kmsg', 'logwrite', 'logforward'])('pkg/%s/build.yml has only keys LinuxKit accepts, and its sources exist', (name) => {
     const b = readYaml(path.join(pkgDir(name), 'build.yml'));
     expect(buildYmlProblems(b)).toEqual([]);
     for (const s of (b['extra-sources'] ?? []) as string[]) expect(fs.existsSync(path.resolve(pkgDir(name), s.split(':')[0]))).toBe(true);
@@ -149,7 +175,7 @@ function stages(file: string): Array<{ from: string; lines: string[] }> {
 describe('Dockerfiles', () => {
   const launcherRun = /install -D -m 0755 pkg\/launcher\.sh "\/launchers\/usr\/bin\/\$tool"/;
 
-  it.each(['memlogd', 'kmsg', 'logwrite'])('pkg/%s: built on a pinned Alpine with Node 20, copied from scratch; every copied path exists in the build output', (name) => {
+  it.each(['memlogd', 'kmsg', 'logwrite', 'logforward'])('pkg/%s: built on a pinned Alpine with Node 20, copied from scratch; every copied path exists in the build output', (name) => {
     const dir = pkgDir(name);
     const [build, final] = stages(path.join(dir, 'Dockerfile'));
     expect(build.from).toBe('FROM alpine:3.20 AS build');
@@ -192,7 +218,7 @@ describe('Dockerfiles', () => {
 
   it('every binary in package.json is built and gets a launcher; services start theirs and have a shell for it', () => {
     for (const b of bins) expect(fs.existsSync(path.join(ROOT, 'dist/cmd', `${b}.js`)), b).toBe(true);
-    for (const [name, tool] of [['kmsg', 'kmsg'], ['logwrite', 'logwrite']]) {
+    for (const [name, tool] of [['kmsg', 'kmsg'], ['logwrite', 'logwrite'], ['logforward', 'logforward']]) {
       const final = stages(path.join(pkgDir(name), 'Dockerfile'))[1];
       expect(final.lines).toContain(`CMD ["/usr/bin/${tool}"]`);
       expect(final.lines).toContain('COPY --from=build /shell/ /');
@@ -202,7 +228,7 @@ describe('Dockerfiles', () => {
   });
 
   it('.dockerignore lets through everything the build stage reads from src/', () => {
-    for (const name of ['memlogd', 'kmsg', 'logwrite']) {
+    for (const name of ['memlogd', 'kmsg', 'logwrite', 'logforward']) {
       const rules = fs.readFileSync(path.join(pkgDir(name), '.dockerignore'), 'utf8').split('\n').filter((l) => l.startsWith('!'));
       const kept = rules.map((l) => l.slice('!src/'.length));
       expect(kept.sort()).toEqual(['binding.gyp', 'cmd', 'lib', 'package-lock.json', 'package.json', 'pkg/launcher.sh', 'pkg/stage-runtime.sh', 'tsconfig.json']);
