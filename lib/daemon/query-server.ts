@@ -11,6 +11,7 @@
 import * as native from '../native/index.js';
 import { DAEMON_DEFAULTS, MODE_DUMP, MODE_DUMP_FOLLOW, MODE_FOLLOW, V1_MODE_NAMES } from '../protocol/constants.js';
 import { parseCursor } from '../protocol/cursor.js';
+import { ProtocolError } from '../protocol/errors.js';
 import type { DaemonStats, StatsRecord } from '../protocol/stats.js';
 import { parseTime } from '../protocol/time.js';
 import { encodeGap, encodeStart, encodeStats, parseRequest, type QueryRequest } from '../protocol/v2.js';
@@ -167,7 +168,10 @@ export class QueryServer implements ConnectionHost, Retention {
     if (n === 0) return st.nextSeq;
     let found = 0;
     for (let p = st.end - 1; p >= st.start; p--) {
-      if (st.isDead(p) || (filter && !filter.matches(st, p))) continue;
+      if (st.isDead(p)) continue;
+      const hit = filter === null || filter.matches(st, p);
+      if (filter?.exhausted) throw new ProtocolError('ERR_QUERY_TOO_EXPENSIVE', Filter.EXHAUSTED_MESSAGE);
+      if (!hit) continue;
       if (++found === n) return st.seqs[p];
     }
     return st.oldestSeq;
@@ -182,7 +186,7 @@ export class QueryServer implements ConnectionHost, Retention {
   }
 
   private follow(conn: Connection, o: Omit<ReaderOptions, 'now'>): Reader {
-    const r = new Reader(this.store, this.names, conn, { ...o, now: this.opts.now, pid: conn.pid, uid: conn.uid });
+    const r = new Reader(this.store, this.names, conn, { ...o, now: this.opts.now, pid: conn.pid, uid: conn.uid, log: this.opts.log });
     this.readers.add(r);
     return r;
   }
