@@ -1,0 +1,43 @@
+// What an idle source costs memlogd: N pipes handed over under N names, nothing written, RSS
+// (VmRSS) before and after, per source. The read ends are all held by memlogd; this process
+// keeps the write ends, so N must fit under this process's fd limit too.
+//
+//   node dist/bench/idle-rss.js [--sources N]      (default 10000; BENCH_MEMLOGD as in run.ts)
+
+import fs from 'node:fs';
+import { sendFds } from '../lib/client/handoff.js';
+import * as native from '../lib/native/index.js';
+import { ours, startDaemon, until } from './daemons.js';
+import { fdCount, procStat } from './proc.js';
+
+const args = process.argv.slice(2);
+const at = args.indexOf('--sources');
+const n = at >= 0 ? Number(args[at + 1]) : 10_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const dir = fs.mkdtempSync('/tmp/ml-rss-');
+const d = await startDaemon(ours(), dir);
+const pid = d.proc.pid!;
+const writers: number[] = [];
+try {
+  await sleep(1000);
+  const fds0 = fdCount(pid);
+  const before = procStat(pid).rssMB;
+  for (let i = 0; i < n; i++) {
+    const [r, w] = native.pipe();
+    sendFds(d.log, `idle-${i}`, [r]);
+    native.close(r);
+    writers.push(w);
+  }
+  await until(() => fdCount(pid) >= fds0 + n, `memlogd to hold ${n} pipes`, 120_000);
+  // Let memlogd settle (a GC or two) before reading its resident set.
+  await sleep(3000);
+  const after = procStat(pid).rssMB;
+  const per = ((after - before) * 1024 * 1024) / n;
+  process.stdout.write(`${process.env.BENCH_MEMLOGD ?? 'dist/cmd/memlogd.js'}: ${n} idle sources, RSS ${before.toFixed(1)} MB -> ` +
+    `${after.toFixed(1)} MB, ${Math.round(per)} bytes per idle source\n`);
+} finally {
+  for (const w of writers) native.close(w);
+  await d.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
