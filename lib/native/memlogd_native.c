@@ -3,8 +3,9 @@
  *
  * Node's `net` cannot do SOCK_DGRAM unix sockets, SCM_RIGHTS fd passing,
  * SO_PASSCRED/SCM_CREDENTIALS or SO_PEERCRED, so this addon wraps exactly
- * those syscalls, plus a non-blocking read() for fds Node will not read on its
- * event loop (/dev/kmsg) and clock_gettime, and nothing more. There is no policy
+ * those syscalls, plus non-blocking read()/recv() for the fds memlogd reads on its
+ * event loop (received pipes and sockets, /dev/kmsg), socket and poll state, and
+ * clock_gettime, and nothing more. There is no policy
  * here: the TypeScript side (lib/native/index.ts) decides what an error means.
  *
  * Conventions for every export:
@@ -22,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -450,8 +452,9 @@ static napi_value js_fdFlags(napi_env env, napi_callback_info info) {
 /* read(fd, buf, offset, length) -> bytes read (0 at end of file) | -errno. One read(2) into
  * buf[offset, offset+length). For fds Node cannot read without a thread-pool thread or a
  * stream it refuses: a character device such as /dev/kmsg, whose ABI is one record per read
- * (-EINVAL if the buffer is too small, -EPIPE when records were overwritten), polled for
- * readiness with pollStart. The fd should be non-blocking: a blocking one blocks the loop. */
+ * (-EINVAL if the buffer is too small, -EPIPE when records were overwritten), and the pipes
+ * memlogd reopens for itself; polled for readiness with pollStart. The fd must be
+ * non-blocking, in a file description nobody else can change: a blocking one blocks the loop. */
 static napi_value js_read(napi_env env, napi_callback_info info) {
   ARGS(4);
   ARG_INT(0, fd, "fd must be a number");
@@ -462,6 +465,50 @@ static napi_value js_read(napi_env env, napi_callback_info info) {
   ARG_INT(3, length, "length must be a number");
   if (offset < 0 || length < 0 || (size_t)offset + (size_t)length > len) return num(env, -EINVAL);
   return rc_or_errno(env, RETRY(read(fd, (char *)data + offset, (size_t)length)));
+}
+
+/* recv(fd, buf, offset, length) -> bytes received (0 at end of stream) | -errno. One recv(2)
+ * with MSG_DONTWAIT: it never blocks, whatever O_NONBLOCK says. A socket memlogd is handed
+ * shares its file description with the sender, who can clear O_NONBLOCK on it at any time;
+ * read() would then block the whole daemon, recv() with MSG_DONTWAIT cannot. No control
+ * buffer: fds a sender passes on the stream are closed by the kernel (MSG_CTRUNC). */
+static napi_value js_recv(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  ARG_INT(0, fd, "fd must be a number");
+  void *data = NULL;
+  size_t len = 0;
+  if (!arg_buffer(env, argv[1], "buf must be a Buffer", &data, &len)) return NULL;
+  ARG_INT(2, offset, "offset must be a number");
+  ARG_INT(3, length, "length must be a number");
+  if (offset < 0 || length < 0 || (size_t)offset + (size_t)length > len) return num(env, -EINVAL);
+  return rc_or_errno(env, RETRY(recv(fd, (char *)data + offset, (size_t)length, MSG_DONTWAIT)));
+}
+
+/* sockInfo(fd) -> [SO_TYPE, SO_ACCEPTCONN] | -errno (-ENOTSOCK for a non-socket). Lets memlogd
+ * refuse a listening socket (it would be held, and stay in LISTEN, until someone connects) and
+ * anything that is not a byte stream. */
+static napi_value js_sockInfo(napi_env env, napi_callback_info info) {
+  FD_ARGS();
+  int type = 0, listening = 0;
+  socklen_t len = sizeof(type);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return neg_errno(env);
+  len = sizeof(listening);
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) return neg_errno(env);
+  napi_value arr;
+  NAPI(napi_create_array_with_length(env, 2, &arr));
+  NAPI(napi_set_element(env, arr, 0, num(env, type)));
+  NAPI(napi_set_element(env, arr, 1, num(env, listening)));
+  return arr;
+}
+
+/* pollNow(fd, events) -> revents (POLLIN 1, POLLOUT 4, POLLERR 8, POLLHUP 16, ...) | -errno.
+ * poll(2) with a zero timeout: the state of fd right now, never waiting. */
+static napi_value js_pollNow(napi_env env, napi_callback_info info) {
+  FD_INT_ARGS(events);
+  struct pollfd p = { .fd = fd, .events = (short)events, .revents = 0 };
+  long rc = RETRY(poll(&p, 1, 0));
+  if (rc < 0) return neg_errno(env);
+  return num(env, p.revents);
 }
 
 /* clockGettime(id) -> [sec, nsec] | -errno. Node has Date.now() (milliseconds of
@@ -667,7 +714,7 @@ static napi_value init(napi_env env, napi_value exports) {
     FN(close), FN(setNonBlocking), FN(setCloexec), FN(setPassCred),
     FN(peerCred), FN(fdFlags), FN(pollStart), FN(pollStop), FN(pollUnref),
     FN(pollRef), FN(accept), FN(pollModify), FN(setSendBuffer), FN(shutdown),
-    FN(read), FN(clockGettime), FN(mkfifo),
+    FN(read), FN(clockGettime), FN(mkfifo), FN(recv), FN(sockInfo), FN(pollNow),
   };
 #undef FN
   NAPI(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));

@@ -352,3 +352,52 @@ describe('credentials', () => {
     expectSysError(() => native.setPassCred(-1, true), 'EBADF', 'setsockopt');
   });
 });
+
+describe('reading what a sender shares', () => {
+  it('recv never blocks, even on a socket whose description was made blocking; 0 at end of stream', () => {
+    const [a, b] = fds.add(native.socketpair(native.SOCK_STREAM)); // blocking, as the sender may leave it
+    const buf = Buffer.alloc(16);
+    expect(native.recv(a, buf)).toBeNull();
+    expect(native.raw.recv(a, buf, 0, 16)).toBe(-E.EAGAIN);
+    native.sendmsg(b, Buffer.from('hello'));
+    expect(native.recv(a, buf, 2, 10)).toBe(5);
+    expect(buf.subarray(2, 7).toString()).toBe('hello');
+    expect(native.raw.recv(a, buf, 10, 10)).toBe(-E.EINVAL); // beyond the buffer
+    fds.close(b);
+    expect(native.recv(a, buf)).toBe(0);
+    const [r] = fds.add(native.pipe());
+    expectSysError(() => native.recv(r, buf), 'ENOTSOCK', 'recv');
+  });
+
+  it('recv drops fds passed on the stream: the kernel closes them', () => {
+    const [a, b] = fds.add(native.socketpair(native.SOCK_STREAM));
+    const [r, w] = fds.add(native.pipe());
+    native.sendmsg(b, Buffer.from('x'), [r]);
+    fds.close(r);
+    expect(native.recv(a, Buffer.alloc(4))).toBe(1);
+    // the only read end left was the one in flight: now gone, so writing fails with EPIPE
+    expect(() => fs.writeSync(w, 'y')).toThrow(/EPIPE/);
+  });
+
+  it('sockInfo tells stream from datagram and a listening socket from a connected one', () => {
+    const [s] = fds.add(native.socketpair(native.SOCK_STREAM));
+    expect(native.sockInfo(s)).toEqual({ type: native.SOCK_STREAM, listening: false });
+    const [d] = fds.add(native.socketpair(native.SOCK_DGRAM));
+    expect(native.sockInfo(d)).toEqual({ type: native.SOCK_DGRAM, listening: false });
+    const l = fds.add(native.socketStream());
+    native.bind(l, path.join(tmpDir(), 'l.sock'));
+    native.listen(l, 1);
+    expect(native.sockInfo(l)).toEqual({ type: native.SOCK_STREAM, listening: true });
+    const [r] = fds.add(native.pipe());
+    expectSysError(() => native.sockInfo(r), 'ENOTSOCK', 'getsockopt');
+  });
+
+  it('pollNow reports readable and hung up without waiting', () => {
+    const [r, w] = fds.add(native.pipe());
+    expect(native.pollNow(r, native.POLLIN)).toBe(0);
+    fs.writeSync(w, 'x');
+    expect(native.pollNow(r, native.POLLIN)).toBe(native.POLLIN);
+    fds.close(w);
+    expect(native.pollNow(r, native.POLLIN) & native.POLLHUP).toBe(native.POLLHUP);
+  });
+});
