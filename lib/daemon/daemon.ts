@@ -10,7 +10,9 @@ import type { DaemonStats } from '../protocol/stats.js';
 import { formatTime, formatTimeSec } from '../protocol/time.js';
 import { WallClock } from './clock.js';
 import { splitMessage } from './framing.js';
+import { SpareFd } from './fds.js';
 import { classify, Input, type InputContext } from './input.js';
+import { ReadySet } from './ready-set.js';
 import { LogSocket, type Datagram } from './log-socket.js';
 import { QueryServer } from './query-server.js';
 import { adoptSocket, bindSocket, unlinkIfOurs, type BoundSocket } from './socket-file.js';
@@ -99,6 +101,8 @@ export class Daemon {
       maxLineLen: opts.maxLineLen,
       onIngest: () => this.query.notify(),
       log: (m) => this.log(m),
+      spare: new SpareFd(),
+      ready: new ReadySet((err) => this.log(`reading inputs: ${err.message}`)),
     };
   }
 
@@ -117,6 +121,7 @@ export class Daemon {
   private async listen(): Promise<void> {
     const o = this.opts;
     this.log('memlogd started');
+    this.ctx.spare.refill();
     const log = o.fdLog !== undefined
       ? adoptSocket('dgram', o.fdLog)
       : bindSocket('dgram', o.socketLog, o.socketLogMode ?? DEFAULT_LOG_SOCKET_MODE, o.socketGroup);
@@ -188,10 +193,7 @@ export class Daemon {
         continue;
       }
       try {
-        this.inputs.add(new Input(fd, kind, src, this.ctx, (i) => {
-          this.inputs.delete(i);
-          info.fds--;
-        }));
+        this.inputs.add(new Input(fd, kind, src, this.ctx, this.inputClosed));
         info.fds++;
       } catch (err) {
         closeAll([fd]);
@@ -199,6 +201,12 @@ export class Daemon {
       }
     }
   }
+
+  /** One Input for all (a closure per Input cost ~100 bytes): its fd is closed, the source has one fd fewer. */
+  private readonly inputClosed = (i: Input): void => {
+    this.inputs.delete(i);
+    this.owner(i.src).fds--;
+  };
 
   private owner(src: number): SourceOwner {
     return (this.owners[src] ??= { pid: -1, uid: -1, fds: 0 });
@@ -231,6 +239,8 @@ export class Daemon {
     this.closing ??= (async () => {
       this.logSocket?.close();
       for (const i of [...this.inputs]) i.close();
+      this.ctx.spare.release();
+      this.ctx.ready.close();
       await this.query.close();
       for (const b of this.bound) unlinkIfOurs(b);
     })();

@@ -1,26 +1,40 @@
 // One received fd being read into the store under its source name.
 //
-// Pipes, FIFOs and stream sockets are read by libuv through net.Socket({ fd }): non-blocking,
-// no thread-pool thread held while a pipe is quiet (fs.createReadStream on a pipe would park a
-// pool thread in a blocking read and stall all other file I/O). Regular files are read to their
-// end with ordinary file reads. Anything else (ttys, devices, datagram sockets, write-only fds)
-// is refused with a reason; the caller closes it.
+// A received fd shares its file description with the sender, who may have kept a copy: whatever
+// the sender does to the description (clear O_NONBLOCK with fcntl) applies to memlogd's reads
+// too, and one blocking read would stop memlogd entirely. So memlogd reads nothing through a
+// description it does not own, or with a call that could block:
+//
+// - Pipes and FIFOs are reopened through /proc/self/fd/N with O_RDONLY|O_NONBLOCK: a new file
+//   description of the same pipe, which only memlogd holds. The received fd is closed at once.
+// - Sockets cannot be reopened that way (ENXIO); they are read with recv(MSG_DONTWAIT), which
+//   does not block whatever the description's flags say. Listening sockets (they would be held,
+//   still in LISTEN, until someone connects) and anything but SOCK_STREAM are refused.
+// - Either is read on the event loop: readiness from one epoll set watched by libuv
+//   (ready-set.ts), then non-blocking reads into one shared 64 KiB buffer. No net.Socket: its
+//   stream state cost ~5 KB per idle source, and it reads with read(2) on the shared description.
+// - Regular files cannot block; they are read to their end with ordinary file reads.
+//
+// Anything else (ttys, devices, write-only fds) is refused with a reason; the caller closes it.
 
 import fs from 'node:fs';
-import net from 'node:net';
 import type { Readable } from 'node:stream';
 import * as native from '../native/index.js';
 import type { WallClock } from './clock.js';
+import { outOfFds, type SpareFd } from './fds.js';
 import { LineFramer } from './framing.js';
+import type { ReadySet, Watched } from './ready-set.js';
 import type { Store } from './store.js';
 
 const O_ACCMODE = 3;
 const O_WRONLY = 1;
 
-// Every pipe is read into this one buffer (net.Socket's `onread`): each chunk is framed and
-// copied into the store before the callback returns, so no read needs a buffer of its own.
-// Saves a 64 KiB allocation per read, and the memory churn that came with it.
+// Every pipe and socket is read into this one buffer: each chunk is framed and copied into the
+// store before the next read, so no read needs a buffer of its own. Saves a 64 KiB allocation
+// per read, and the memory churn that came with it.
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+/** Reads per readiness callback before yielding to other fds (what libuv does for its streams). */
+const READS_PER_WAKEUP = 32;
 
 export interface InputContext {
   store: Store;
@@ -30,10 +44,17 @@ export interface InputContext {
   onIngest: () => void;
   /** Records one of memlogd's own events. */
   log: (msg: string) => void;
+  /** The fd kept free so that a pipe can be reopened even at the fd limit. */
+  spare: SpareFd;
+  /** Where pipes and sockets wait for readiness. */
+  ready: ReadySet;
 }
 
-/** How a received fd is read: a regular file, a stream (pipe, FIFO, socket), or refused (why). */
-export type FdKind = 'file' | 'stream' | { refused: string };
+/**
+ * How a received fd is read: a regular file, a pipe or FIFO (reopened), a stream socket
+ * (recv), or refused (why).
+ */
+export type FdKind = 'file' | 'pipe' | 'socket' | { refused: string };
 
 export function classify(fd: number): FdKind {
   let st: fs.Stats;
@@ -51,41 +72,141 @@ export function classify(fd: number): FdKind {
   } catch (err) {
     return { refused: `fcntl failed: ${(err as NodeJS.ErrnoException).code}` };
   }
-  return st.isFile() ? 'file' : 'stream';
+  if (st.isSocket()) {
+    try {
+      const { type, listening } = native.sockInfo(fd);
+      if (listening) return { refused: 'it is a listening socket: memlogd reads streams, it does not accept connections' };
+      if (type !== native.SOCK_STREAM) return { refused: `it is a ${type === native.SOCK_DGRAM ? 'datagram' : `type ${type}`} socket, not a stream` };
+    } catch (err) {
+      return { refused: `getsockopt failed: ${(err as NodeJS.ErrnoException).code}` };
+    }
+    return 'socket';
+  }
+  return st.isFile() ? 'file' : 'pipe';
 }
 
-export class Input {
-  private readonly stream: Readable;
-  private readonly framer: LineFramer;
+/**
+ * Opens a description of the pipe behind fd that is memlogd's alone (read-only, non-blocking,
+ * close-on-exec), using the spare fd if memlogd is at its limit. Throws what open throws.
+ */
+function reopen(fd: number, spare: SpareFd): number {
+  const path = `/proc/self/fd/${fd}`;
+  const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
+  try {
+    return fs.openSync(path, flags);
+  } catch (err) {
+    if (!outOfFds(err) || !spare.release()) throw err;
+    return fs.openSync(path, flags); // the caller refills the spare once the received fd is closed
+  }
+}
+
+/**
+ * A received fd being read. It is its own line framer (an Input is a LineFramer whose lines go
+ * to the store): one object per source and no closures, so that an idle source costs little.
+ */
+export class Input extends LineFramer implements Watched {
+  /** The fd memlogd reads: its own description for a pipe, the received fd otherwise. */
+  readonly fd: number;
+  /** Read with recv (a socket) rather than read. */
+  private readonly socket: boolean;
+  /** Its token in ctx.ready while watched, else -1. */
+  private token = -1;
+  private file: Readable | null = null;
   private closed = false;
 
-  /** Takes ownership of fd (it is closed when the stream ends or on close()); kind from classify(). */
-  constructor(readonly fd: number, kind: 'file' | 'stream', readonly src: number, private readonly ctx: InputContext,
+  /**
+   * Takes ownership of fd (it is closed when the stream ends or on close()); kind from
+   * classify(). Throws, leaving fd open for the caller to close, when it cannot be read.
+   */
+  constructor(fd: number, kind: 'file' | 'pipe' | 'socket', readonly src: number, private readonly ctx: InputContext,
     private readonly onClose: (i: Input) => void) {
-    const { store, clock } = ctx;
-    this.framer = new LineFramer(ctx.maxLineLen,
-      (buf, start, end, flags) => store.append(src, buf, start, end, clock.sec, clock.nsec, flags),
-      (buf, starts, ends, flags, n) => store.appendBatch(src, buf, starts, ends, flags, n, clock.sec, clock.nsec));
-    const onChunk = (chunk: Buffer) => {
-      clock.now();
-      this.framer.push(chunk);
-      ctx.onIngest();
-    };
+    super(ctx.maxLineLen);
+    this.socket = kind === 'socket';
     if (kind === 'file') {
-      this.stream = fs.createReadStream('', { fd, highWaterMark: 64 * 1024 });
-      this.stream.on('data', onChunk);
-    } else {
-      this.stream = new net.Socket({
-        fd, readable: true, writable: false,
-        onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => void onChunk((buf as Buffer).subarray(0, n)) },
-      } as net.SocketConstructorOpts);
+      this.fd = fd;
+      const file = (this.file = fs.createReadStream('', { fd, highWaterMark: 64 * 1024 }));
+      file.on('data', (chunk) => this.chunk(chunk as Buffer));
+      file.on('end', () => this.finish());
+      file.on('error', (err: NodeJS.ErrnoException) => this.failed(err));
+      file.on('close', () => this.finish());
+      return;
     }
-    this.stream.on('end', () => this.finish());
-    this.stream.on('error', (err: NodeJS.ErrnoException) => {
-      ctx.log(`reading ${this.label()} failed: ${err.code ?? err.message}`);
-      this.finish();
-    });
-    this.stream.on('close', () => this.finish());
+    let ended = false;
+    let readFd = fd;
+    if (kind === 'pipe') {
+      // A pipe whose writers are all gone and that holds nothing is over. A reopened FIFO would
+      // not say so (Linux reports no hang-up to a FIFO reader until it has seen a writer), so ask
+      // the received description first.
+      const ev = native.pollNow(fd, native.POLLIN);
+      ended = (ev & native.POLLHUP) !== 0 && (ev & native.POLLIN) === 0;
+      try {
+        readFd = reopen(fd, ctx.spare);
+      } catch (err) {
+        if (outOfFds(err)) throw err;
+        // Not ours to open (EACCES: a pipe of another uid while memlogd is not root): read the
+        // sender's description, as memlogd did before it reopened pipes, and say so.
+        ctx.log(`reading ${this.label()} through the sender's own file description (reopening it failed: ` +
+          `${(err as NodeJS.ErrnoException).code}); a sender that makes it blocking can stall memlogd`);
+        native.setNonBlocking(fd, true);
+      }
+    }
+    try {
+      this.token = ctx.ready.add(readFd, this);
+    } catch (err) {
+      if (readFd !== fd) native.close(readFd); // the caller closes the received fd
+      throw err;
+    }
+    if (readFd !== fd) {
+      native.close(fd);
+      ctx.spare.refill(); // if reopening took it
+    }
+    this.fd = readFd;
+    if (ended) setImmediate(() => this.readable());
+  }
+
+  /** The fd is readable, hung up or in error: read until it is drained, or yield. */
+  readable(): void {
+    if (this.closed) return;
+    const len = READ_BUFFER.length;
+    for (let i = 0; i < READS_PER_WAKEUP; i++) {
+      let n: number | null;
+      try {
+        n = this.socket ? native.recv(this.fd, READ_BUFFER, 0, len) : native.read(this.fd, READ_BUFFER, 0, len);
+      } catch (err) {
+        return this.failed(err as NodeJS.ErrnoException);
+      }
+      if (n === null) return;
+      if (n === 0) return this.finish();
+      this.chunk(READ_BUFFER.subarray(0, n));
+      if (this.closed || n < len) return; // a short read drained it; epoll says if more came
+    }
+  }
+
+  // --- LineFramer: lines go to the store, stamped with the time of their chunk ---
+
+  protected override deliver(buf: Buffer, start: number, end: number, flags: number): void {
+    const { store, clock } = this.ctx;
+    store.append(this.src, buf, start, end, clock.sec, clock.nsec, flags);
+  }
+
+  protected override deliverBatch(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, n: number): void {
+    const { store, clock } = this.ctx;
+    store.appendBatch(this.src, buf, starts, ends, flags, n, clock.sec, clock.nsec);
+  }
+
+  protected override get batching(): boolean {
+    return true;
+  }
+
+  private chunk(chunk: Buffer): void {
+    this.ctx.clock.now();
+    this.push(chunk);
+    this.ctx.onIngest();
+  }
+
+  private failed(err: NodeJS.ErrnoException): void {
+    this.ctx.log(`reading ${this.label()} failed: ${err.code ?? err.message}`);
+    this.finish();
   }
 
   private label(): string {
@@ -97,9 +218,14 @@ export class Input {
     if (this.closed) return;
     this.closed = true;
     this.ctx.clock.now();
-    this.framer.end();
+    this.end();
     this.ctx.onIngest();
-    this.stream.destroy();
+    if (this.file) this.file.destroy();
+    else {
+      if (this.token >= 0) this.ctx.ready.remove(this.fd, this.token);
+      this.token = -1;
+      native.close(this.fd);
+    }
     this.onClose(this);
   }
 

@@ -75,6 +75,9 @@ export interface NativeBinding {
   recv(fd: number, buf: Buffer, offset: number, length: number): number;
   sockInfo(fd: number): [number, number] | number;
   pollNow(fd: number, events: number): number;
+  epollCreate(): number;
+  epollCtl(epfd: number, op: number, fd: number, events: number, token: number): number;
+  epollWait(epfd: number, tokens: Int32Array): number;
 }
 
 const ADDON = join('build', 'Release', 'memlogd_native.node');
@@ -307,6 +310,25 @@ export const POLLHUP = 0x10;
 /** The poll(2) state of fd now (revents for `events`, plus POLLHUP/POLLERR), without waiting. */
 export function pollNow(fd: number, events: number): number {
   return check(addon().pollNow(fd, events), 'poll');
+}
+
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLLIN = 0x1;
+
+/** A new epoll set (close-on-exec): many fds behind one readiness, see epollWait. */
+export function epollCreate(): number {
+  return check(addon().epollCreate(), 'epoll_create1');
+}
+
+/** Adds (EPOLL_CTL_ADD) or removes (EPOLL_CTL_DEL) fd; epollWait reports it by token. */
+export function epollCtl(epfd: number, op: number, fd: number, events: number, token: number): void {
+  check(addon().epollCtl(epfd, op, fd, events, token), 'epoll_ctl');
+}
+
+/** Writes the tokens of ready fds (at most tokens.length, 256) into tokens, without waiting; returns how many. */
+export function epollWait(epfd: number, tokens: Int32Array): number {
+  return check(addon().epollWait(epfd, tokens), 'epoll_wait');
 }
 
 export const CLOCK_REALTIME = 0;
