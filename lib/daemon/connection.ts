@@ -16,8 +16,8 @@ const LINGER_MS = 2000;
 /** What a connection asks of the query server. */
 export interface ConnectionHost {
   readonly handshakeTimeoutMs: number;
-  /** Records one of memlogd's own events. */
-  log(msg: string): void;
+  /** Records one of memlogd's own events: a note about a client (`who`), rate-limited per kind. */
+  log(msg: string, kind?: string, who?: string): void;
   /** Is this peer allowed to query? (The host logs a refusal.) */
   allowed(conn: Connection): boolean;
   /** A v1 mode byte: its reader, or null to close the connection (an unknown mode). */
@@ -51,7 +51,7 @@ export class Connection implements Sink {
     }
     this.poll = native.pollStart(fd, native.POLL_READABLE, (status, ev) => this.ready(status, ev));
     this.timer = setTimeout(() => {
-      host.log('query client sent no request in time; disconnected');
+      host.log(`query client pid ${this.pid} uid ${this.uid} sent no request in time; disconnected`, 'query-timeout', this.who());
       this.close();
     }, host.handshakeTimeoutMs);
   }
@@ -119,6 +119,11 @@ export class Connection implements Sink {
     }
   }
 
+  /** The client, as notes name it. */
+  who(): string {
+    return `pid ${this.pid} uid ${this.uid}`;
+  }
+
   /** The request is complete: stop the handshake timer, ignore further input. */
   private answered(): void {
     if (this.timer) clearTimeout(this.timer);
@@ -133,7 +138,7 @@ export class Connection implements Sink {
 
   private refuse(code: string, message: string): void {
     this.answered();
-    this.host.log(`query client pid ${this.pid} uid ${this.uid} refused: ${code}: ${message}`);
+    this.host.log(`query client pid ${this.pid} uid ${this.uid} refused: ${code}: ${message}`, 'query-refused', this.who());
     this.finalText(encodeError(code, message) + '\n');
   }
 

@@ -12,6 +12,7 @@ import { WallClock } from './clock.js';
 import { splitMessage } from './framing.js';
 import { SpareFd } from './fds.js';
 import { classify, Input, type InputContext } from './input.js';
+import { NoteLimiter } from './notes.js';
 import { ReadySet } from './ready-set.js';
 import { LogSocket, type Datagram } from './log-socket.js';
 import { QueryServer } from './query-server.js';
@@ -79,6 +80,8 @@ export class Daemon {
   readonly instance = randomHex(8);
   private readonly allowLog: ReadonlySet<number>;
   private readonly owners: SourceOwner[] = [];
+  /** memlogd's notes about senders and clients, rate-limited (the daemon's own events are not). */
+  private readonly notes = new NoteLimiter((m) => this.log(m));
 
   private constructor(readonly opts: DaemonOptions) {
     if (opts.maxLineLen > opts.maxBytes) {
@@ -92,7 +95,8 @@ export class Daemon {
     };
     this.allowLog = new Set(opts.allowLogUids ?? defaultAllowedUids());
     this.query = new QueryServer(this.store, {
-      log: (m) => this.log(m), now, handshakeTimeoutMs: opts.handshakeTimeoutMs, instance: this.instance,
+      log: (m, kind, who) => (kind === undefined ? this.log(m) : this.note(kind, who ?? '', m)), now,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs, instance: this.instance,
       allowUids: new Set(opts.allowQueryUids ?? defaultAllowedUids()), stats: () => this.stats(),
     });
     this.ctx = {
@@ -154,17 +158,22 @@ export class Daemon {
     }
   }
 
+  /** A note about a sender (`who`), rate-limited per kind and sender (notes.ts). */
+  private note(kind: string, who: string, msg: string): void {
+    this.notes.note(kind, who, msg);
+  }
+
   private datagram(d: Datagram): void {
     const label = JSON.stringify(d.name.toString());
     const who = `pid ${d.pid} uid ${d.uid}`;
     if (d.nameLength > MAX_NAME_LEN) {
       closeAll(d.fds);
-      this.log(`refused datagram from ${who}: name of ${d.nameLength} bytes is longer than ${MAX_NAME_LEN}`);
+      this.note('name-too-long', who, `refused datagram from ${who}: name of ${d.nameLength} bytes is longer than ${MAX_NAME_LEN}`);
       return;
     }
-    if (d.fdsTruncated) this.log(`datagram for source ${label} from ${who} had more fds than fit; the kernel dropped the rest`);
+    if (d.fdsTruncated) this.note('fds-truncated', who, `datagram for source ${label} from ${who} had more fds than fit; the kernel dropped the rest`);
     if (d.fds.length === 0) {
-      this.log(`datagram for source ${label} from ${who} carried no fds; nothing to read`);
+      this.note('no-fds', who, `datagram for source ${label} from ${who} carried no fds; nothing to read`);
       return;
     }
     if (this.closing) {
@@ -173,12 +182,12 @@ export class Daemon {
     }
     if (!this.allowLog.has(d.uid)) {
       closeAll(d.fds);
-      this.log(`refused ${d.fds.length} fd(s) for source ${label} from ${who}: not in --allow-log-uid`);
+      this.note('not-allowed', who, `refused ${d.fds.length} fd(s) for source ${label} from ${who}: not in --allow-log-uid`);
       return;
     }
     if (this.store.sources.length >= MAX_SOURCES && !this.store.hasSource(d.name)) {
       closeAll(d.fds);
-      this.log(`refused fd(s) for new source ${label} from ${who}: already tracking ${MAX_SOURCES} sources`);
+      this.note('too-many-sources', who, `refused fd(s) for new source ${label} from ${who}: already tracking ${MAX_SOURCES} sources`);
       return;
     }
     const src = this.store.source(d.name);
@@ -189,7 +198,7 @@ export class Daemon {
       const kind = classify(fd);
       if (typeof kind === 'object') {
         closeAll([fd]);
-        this.log(`refused fd for source ${label} from ${who}: ${kind.refused}`);
+        this.note('bad-fd', who, `refused fd for source ${label} from ${who}: ${kind.refused}`);
         continue;
       }
       try {
@@ -197,7 +206,7 @@ export class Daemon {
         info.fds++;
       } catch (err) {
         closeAll([fd]);
-        this.log(`refused fd for source ${label} from ${who}: ${(err as Error).message}`);
+        this.note('bad-fd', who, `refused fd for source ${label} from ${who}: ${(err as Error).message}`);
       }
     }
   }
@@ -241,6 +250,7 @@ export class Daemon {
       for (const i of [...this.inputs]) i.close();
       this.ctx.spare.release();
       this.ctx.ready.close();
+      this.notes.flush();
       await this.query.close();
       for (const b of this.bound) unlinkIfOurs(b);
     })();
