@@ -52,6 +52,9 @@ export function defaultAllowedUids(): number[] {
  */
 export const MAX_SOURCES = 65536;
 
+/** The reserved source name, as it arrives in a datagram. */
+const SELF_NAME = Buffer.from(SELF_SOURCE);
+
 /** memlogd's defaults (lib/protocol/constants.ts owns them). */
 export const DEFAULTS: DaemonOptions = DAEMON_DEFAULTS;
 
@@ -183,6 +186,12 @@ export class Daemon {
     if (!this.allowLog.has(d.uid)) {
       closeAll(d.fds);
       this.note('not-allowed', who, `refused ${d.fds.length} fd(s) for source ${label} from ${who}: not in --allow-log-uid`);
+      return;
+    }
+    if (d.name.equals(SELF_NAME)) {
+      closeAll(d.fds);
+      this.note('reserved-name', who, `refused ${d.fds.length} fd(s) for source ${label} from ${who}: the name is reserved ` +
+        'for memlogd\'s own notes');
       return;
     }
     if (this.store.sources.length >= MAX_SOURCES && !this.store.hasSource(d.name)) {
