@@ -10,7 +10,7 @@ import type { DaemonStats } from '../protocol/stats.js';
 import { formatTime, formatTimeSec } from '../protocol/time.js';
 import { WallClock } from './clock.js';
 import { splitMessage } from './framing.js';
-import { SpareFd } from './fds.js';
+import { atFdLimit, fdUsage, outOfFds, SpareFd } from './fds.js';
 import { classify, Input, type InputContext } from './input.js';
 import { NoteLimiter } from './notes.js';
 import { ReadySet } from './ready-set.js';
@@ -85,6 +85,8 @@ export class Daemon {
   private readonly owners: SourceOwner[] = [];
   /** memlogd's notes about senders and clients, rate-limited (the daemon's own events are not). */
   private readonly notes = new NoteLimiter((m) => this.log(m));
+  /** Set while memlogd is out of fds: hand-offs that lost fds meanwhile. */
+  private fdShortage: { handoffs: number; sources: Set<string> } | null = null;
 
   private constructor(readonly opts: DaemonOptions) {
     if (opts.maxLineLen > opts.maxBytes) {
@@ -174,9 +176,10 @@ export class Daemon {
       this.note('name-too-long', who, `refused datagram from ${who}: name of ${d.nameLength} bytes is longer than ${MAX_NAME_LEN}`);
       return;
     }
-    if (d.fdsTruncated) this.note('fds-truncated', who, `datagram for source ${label} from ${who} had more fds than fit; the kernel dropped the rest`);
+    if (d.fdsTruncated) this.truncated(d, label, who);
+    else if (this.fdShortage) this.fdsRecovered();
     if (d.fds.length === 0) {
-      this.note('no-fds', who, `datagram for source ${label} from ${who} carried no fds; nothing to read`);
+      if (!d.fdsTruncated) this.note('no-fds', who, `datagram for source ${label} from ${who} carried no fds; nothing to read`);
       return;
     }
     if (this.closing) {
@@ -215,7 +218,8 @@ export class Daemon {
         info.fds++;
       } catch (err) {
         closeAll([fd]);
-        this.note('bad-fd', who, `refused fd for source ${label} from ${who}: ${(err as Error).message}`);
+        if (outOfFds(err)) this.lostToFdLimit(label, who, `could not reopen its pipe (${(err as NodeJS.ErrnoException).code})`);
+        else this.note('bad-fd', who, `refused fd for source ${label} from ${who}: ${(err as Error).message}`);
       }
     }
   }
@@ -224,7 +228,40 @@ export class Daemon {
   private readonly inputClosed = (i: Input): void => {
     this.inputs.delete(i);
     this.owner(i.src).fds--;
+    if (this.fdShortage && !atFdLimit()) this.fdsRecovered();
   };
+
+  /**
+   * The kernel set MSG_CTRUNC: it could not install every fd of this hand-off. At memlogd's own
+   * fd limit that is memlogd's doing, not the sender's, and the fds that did not fit are gone.
+   */
+  private truncated(d: Datagram, label: string, who: string): void {
+    if (atFdLimit()) {
+      this.lostToFdLimit(label, who, d.fds.length === 0 ? 'lost all its fds' : `lost fds (${d.fds.length} arrived)`);
+    } else {
+      this.note('fds-truncated', who, `datagram for source ${label} from ${who} had more fds than fit; the kernel dropped the rest`);
+    }
+  }
+
+  /** A hand-off lost fds because memlogd has none left: say so, count it until they come back. */
+  private lostToFdLimit(label: string, who: string, what: string): void {
+    const first = !this.fdShortage;
+    const s = (this.fdShortage ??= { handoffs: 0, sources: new Set<string>() });
+    s.handoffs++;
+    s.sources.add(label);
+    const msg = `memlogd is out of file descriptors (${fdUsage(this.ctx.spare)}): a hand-off for source ${label} from ${who} ${what}; ` +
+      'it reads again once fds are closed';
+    if (first) this.log(msg);
+    else this.note('out-of-fds', 'memlogd', msg);
+  }
+
+  /** memlogd can open fds again after running out: how much was lost meanwhile. */
+  private fdsRecovered(): void {
+    const s = this.fdShortage!;
+    this.fdShortage = null;
+    this.log(`memlogd has file descriptors again (${fdUsage(this.ctx.spare)}); while it was out of them, ${s.handoffs} hand-off(s) ` +
+      `for ${s.sources.size} source(s) lost at least one fd each`);
+  }
 
   private owner(src: number): SourceOwner {
     return (this.owners[src] ??= { pid: -1, uid: -1, fds: 0 });

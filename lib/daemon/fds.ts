@@ -1,4 +1,7 @@
-// memlogd's own file descriptors: the spare kept for the moment it runs out.
+// memlogd's own file descriptors: the spare kept for the moment it runs out, and how it knows it
+// has. At its fd limit (RLIMIT_NOFILE) the kernel installs the fds of a hand-off one by one,
+// drops the rest and sets MSG_CTRUNC; the datagram then looks like a sender's mistake ("more fds
+// than fit", "no fds"), so the daemon asks here whether it is itself out of them.
 
 import fs from 'node:fs';
 import * as native from '../native/index.js';
@@ -33,5 +36,29 @@ export class SpareFd {
     native.close(this.fd);
     this.fd = -1;
     return true;
+  }
+}
+
+/** Can memlogd open no more fds right now? (Opening one fails with EMFILE or ENFILE.) */
+export function atFdLimit(): boolean {
+  try {
+    fs.closeSync(fs.openSync('/dev/null', 'r'));
+    return false;
+  } catch (err) {
+    return outOfFds(err);
+  }
+}
+
+/** Open fds and the soft limit, for a note ("19999 open, limit 20000"); uses the spare to look. */
+export function fdUsage(spare: SpareFd): string {
+  const had = spare.release();
+  try {
+    const open = fs.readdirSync('/proc/self/fd').length - 1; // less the directory being read
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+    return `${open} open, limit ${m?.[1] ?? 'unknown'}`;
+  } catch (err) {
+    return `count unknown: ${(err as NodeJS.ErrnoException).code}`;
+  } finally {
+    if (had) spare.refill();
   }
 }
