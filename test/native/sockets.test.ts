@@ -44,7 +44,7 @@ describe('module surface', () => {
     for (const name of [
       'socketDgram', 'socketStream', 'bind', 'connect', 'listen', 'getsockname', 'recvmsg', 'sendmsg',
       'socketpair', 'pipe', 'close', 'setNonBlocking', 'setCloexec', 'setPassCred', 'peerCred', 'fdFlags',
-      'pollStart', 'pollStop', 'pollUnref', 'pollRef',
+      'pollStart', 'pollStop', 'pollUnref', 'pollRef', 'recv', 'sockInfo', 'pollNow', 'epollCreate', 'epollCtl', 'epollWait',
     ]) {
       expect(typeof (native.raw as unknown as Record<string, unknown>)[name], name).toBe('function');
       expect(typeof (native as unknown as Record<string, unknown>)[name], name).toBe('function');
@@ -399,5 +399,29 @@ describe('reading what a sender shares', () => {
     expect(native.pollNow(r, native.POLLIN)).toBe(native.POLLIN);
     fds.close(w);
     expect(native.pollNow(r, native.POLLIN) & native.POLLHUP).toBe(native.POLLHUP);
+  });
+});
+
+describe('epoll sets', () => {
+  it('report ready fds by token, level-triggered, and forget a removed fd', () => {
+    const ep = fds.add(native.epollCreate());
+    expect(native.fdFlags(ep)[0] & FD_CLOEXEC).toBe(FD_CLOEXEC);
+    const [r1, w1] = fds.add(native.pipe());
+    const [r2, w2] = fds.add(native.pipe());
+    native.epollCtl(ep, native.EPOLL_CTL_ADD, r1, native.EPOLLIN, 7);
+    native.epollCtl(ep, native.EPOLL_CTL_ADD, r2, native.EPOLLIN, 1 << 30);
+    const tokens = new Int32Array(4);
+    expect(native.epollWait(ep, tokens)).toBe(0);
+    fs.writeSync(w1, 'a');
+    fs.writeSync(w2, 'b');
+    expect([...tokens.subarray(0, native.epollWait(ep, tokens))].sort((a, b) => a - b)).toEqual([7, 1 << 30]);
+    expect(native.epollWait(ep, tokens)).toBe(2); // not drained: reported again
+    native.epollCtl(ep, native.EPOLL_CTL_DEL, r2, 0, 0);
+    expect([...tokens.subarray(0, native.epollWait(ep, tokens))]).toEqual([7]);
+    expectSysError(() => native.epollCtl(ep, native.EPOLL_CTL_ADD, r1, native.EPOLLIN, 8), 'EEXIST', 'epoll_ctl');
+    const file = fds.add(fs.openSync(path.join(tmpDir(), 'f'), 'w+'));
+    expectSysError(() => native.epollCtl(ep, native.EPOLL_CTL_ADD, file, native.EPOLLIN, 9), 'EPERM', 'epoll_ctl'); // regular files
+    expect(native.raw.epollWait(ep, new Int32Array(0))).toBe(-E.EINVAL);
+    expect(() => native.raw.epollWait(ep, new Uint32Array(4) as unknown as Int32Array)).toThrow(TypeError);
   });
 });
