@@ -2,7 +2,8 @@
 // (VmRSS) before and after, per source. The read ends are all held by memlogd; this process
 // keeps the write ends, so N must fit under this process's fd limit too.
 //
-//   node dist/bench/idle-rss.js [--sources N]      (default 10000; BENCH_MEMLOGD as in run.ts)
+//   node dist/bench/idle-rss.js [--sources N] [--node-args '--max-semi-space-size=1']
+//   (N defaults to 10000; BENCH_MEMLOGD measures another build, as in run.ts)
 
 import fs from 'node:fs';
 import { sendFds } from '../lib/client/handoff.js';
@@ -11,16 +12,17 @@ import { ours, startDaemon, until } from './daemons.js';
 import { fdCount, procStat } from './proc.js';
 
 const args = process.argv.slice(2);
-const at = args.indexOf('--sources');
-const n = at >= 0 ? Number(args[at + 1]) : 10_000;
+const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const n = Number(opt('--sources') ?? 10_000);
+const nodeArgs = opt('--node-args')?.split(' ').filter(Boolean) ?? [];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const dir = fs.mkdtempSync('/tmp/ml-rss-');
-const d = await startDaemon(ours(), dir);
+const d = await startDaemon(ours(), dir, [], nodeArgs);
 const pid = d.proc.pid!;
 const writers: number[] = [];
 try {
-  await sleep(1000);
+  await sleep(2000);
   const fds0 = fdCount(pid);
   const before = procStat(pid).rssMB;
   for (let i = 0; i < n; i++) {
@@ -39,7 +41,7 @@ try {
   }
   const after = procStat(pid).rssMB;
   const per = ((after - before) * 1024 * 1024) / n;
-  process.stdout.write(`${process.env.BENCH_MEMLOGD ?? 'dist/cmd/memlogd.js'}: ${n} idle sources, RSS ${before.toFixed(1)} MB -> ` +
+  process.stdout.write(`${process.env.BENCH_MEMLOGD ?? 'dist/cmd/memlogd.js'} ${nodeArgs.join(' ')}: ${n} idle sources, RSS ${before.toFixed(1)} MB -> ` +
     `${after.toFixed(1)} MB, ${Math.round(per)} bytes per idle source (RSS every 4 s: ${samples.join(', ')})\n`);
 } finally {
   for (const w of writers) native.close(w);
