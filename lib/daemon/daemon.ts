@@ -109,7 +109,7 @@ export class Daemon {
       clock: this.clock,
       maxLineLen: opts.maxLineLen,
       onIngest: () => this.query.notify(),
-      log: (m) => this.log(m),
+      note: (kind, source, m) => this.note(kind, source, m),
       spare: new SpareFd(),
       ready: new ReadySet((err) => this.log(`reading inputs: ${err.message}`)),
     };

@@ -42,8 +42,8 @@ export interface InputContext {
   maxLineLen: number;
   /** Called after each chunk is in the store (readers pump). */
   onIngest: () => void;
-  /** Records one of memlogd's own events. */
-  log: (msg: string) => void;
+  /** A note about this input's source (`source "NAME"`), rate-limited per kind and source. */
+  note: (kind: string, source: string, msg: string) => void;
   /** The fd kept free so that a pipe can be reopened even at the fd limit. */
   spare: SpareFd;
   /** Where pipes and sockets wait for readiness. */
@@ -145,8 +145,8 @@ export class Input extends LineFramer implements Watched {
         if (outOfFds(err)) throw err;
         // Not ours to open (EACCES: a pipe of another uid while memlogd is not root): read the
         // sender's description, as memlogd did before it reopened pipes, and say so.
-        ctx.log(`reading ${this.label()} through the sender's own file description (reopening it failed: ` +
-          `${(err as NodeJS.ErrnoException).code}); a sender that makes it blocking can stall memlogd`);
+        ctx.note('shared-description', this.source(), `reading ${this.label()} through the sender's own file description ` +
+          `(reopening it failed: ${(err as NodeJS.ErrnoException).code}); a sender that makes it blocking can stall memlogd`);
         native.setNonBlocking(fd, true);
       }
     }
@@ -205,12 +205,16 @@ export class Input extends LineFramer implements Watched {
   }
 
   private failed(err: NodeJS.ErrnoException): void {
-    this.ctx.log(`reading ${this.label()} failed: ${err.code ?? err.message}`);
+    this.ctx.note('read-failed', this.source(), `reading ${this.label()} failed: ${err.code ?? err.message}`);
     this.finish();
   }
 
+  private source(): string {
+    return `source ${JSON.stringify(this.ctx.store.sources[this.src].name.toString())}`;
+  }
+
   private label(): string {
-    return `fd for source ${JSON.stringify(this.ctx.store.sources[this.src].name.toString())}`;
+    return `fd for ${this.source()}`;
   }
 
   /** End of stream: flush a last line without newline, release the fd. */
