@@ -437,17 +437,42 @@ static napi_value js_peerCred(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* [a, b] as a JS array. */
+static napi_value int_pair(napi_env env, int64_t a, int64_t b) {
+  napi_value arr;
+  NAPI(napi_create_array_with_length(env, 2, &arr));
+  NAPI(napi_set_element(env, arr, 0, num(env, a)));
+  NAPI(napi_set_element(env, arr, 1, num(env, b)));
+  return arr;
+}
+
 static napi_value js_fdFlags(napi_env env, napi_callback_info info) {
   FD_ARGS();
   int fdfl = fcntl(fd, F_GETFD);
   if (fdfl < 0) return neg_errno(env);
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0) return neg_errno(env);
-  napi_value arr;
-  NAPI(napi_create_array_with_length(env, 2, &arr));
-  NAPI(napi_set_element(env, arr, 0, num(env, fdfl)));
-  NAPI(napi_set_element(env, arr, 1, num(env, fl)));
-  return arr;
+  return int_pair(env, fdfl, fl);
+}
+
+/* The (fd, buf, offset, length) arguments of read and recv: 1 with fd and the span
+ * buf[offset, offset+length); 0 when that span is not inside buf; -1 with an exception pending
+ * (a wrong argument type). */
+static int arg_span(napi_env env, napi_callback_info info, int32_t *fd, char **span, size_t *length) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) { throw_napi_failure(env); return -1; }
+  void *data = NULL;
+  size_t len = 0;
+  int32_t offset, n;
+  if (!arg_int(env, argv[0], "fd must be a number", fd) ||
+      !arg_buffer(env, argv[1], "buf must be a Buffer", &data, &len) ||
+      !arg_int(env, argv[2], "offset must be a number", &offset) ||
+      !arg_int(env, argv[3], "length must be a number", &n)) return -1;
+  if (offset < 0 || n < 0 || (size_t)offset + (size_t)n > len) return 0;
+  *span = (char *)data + offset;
+  *length = (size_t)n;
+  return 1;
 }
 
 /* read(fd, buf, offset, length) -> bytes read (0 at end of file) | -errno. One read(2) into
@@ -456,34 +481,24 @@ static napi_value js_fdFlags(napi_env env, napi_callback_info info) {
  * (-EINVAL if the buffer is too small, -EPIPE when records were overwritten), and the pipes
  * memlogd reopens for itself; polled for readiness with pollStart. The fd must be
  * non-blocking, in a file description nobody else can change: a blocking one blocks the loop. */
-static napi_value js_read(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  ARG_INT(0, fd, "fd must be a number");
-  void *data = NULL;
-  size_t len = 0;
-  if (!arg_buffer(env, argv[1], "buf must be a Buffer", &data, &len)) return NULL;
-  ARG_INT(2, offset, "offset must be a number");
-  ARG_INT(3, length, "length must be a number");
-  if (offset < 0 || length < 0 || (size_t)offset + (size_t)length > len) return num(env, -EINVAL);
-  return rc_or_errno(env, RETRY(read(fd, (char *)data + offset, (size_t)length)));
+/* read and recv below: the same arguments, checks and result. */
+static napi_value read_or_recv(napi_env env, napi_callback_info info, bool sock) {
+  int32_t fd;
+  char *span;
+  size_t length;
+  int ok = arg_span(env, info, &fd, &span, &length);
+  if (ok <= 0) return ok < 0 ? NULL : num(env, -EINVAL);
+  return rc_or_errno(env, sock ? RETRY(recv(fd, span, length, MSG_DONTWAIT)) : RETRY(read(fd, span, length)));
 }
+
+static napi_value js_read(napi_env env, napi_callback_info info) { return read_or_recv(env, info, false); }
 
 /* recv(fd, buf, offset, length) -> bytes received (0 at end of stream) | -errno. One recv(2)
  * with MSG_DONTWAIT: it never blocks, whatever O_NONBLOCK says. A socket memlogd is handed
  * shares its file description with the sender, who can clear O_NONBLOCK on it at any time;
  * read() would then block the whole daemon, recv() with MSG_DONTWAIT cannot. No control
  * buffer: fds a sender passes on the stream are closed by the kernel (MSG_CTRUNC). */
-static napi_value js_recv(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  ARG_INT(0, fd, "fd must be a number");
-  void *data = NULL;
-  size_t len = 0;
-  if (!arg_buffer(env, argv[1], "buf must be a Buffer", &data, &len)) return NULL;
-  ARG_INT(2, offset, "offset must be a number");
-  ARG_INT(3, length, "length must be a number");
-  if (offset < 0 || length < 0 || (size_t)offset + (size_t)length > len) return num(env, -EINVAL);
-  return rc_or_errno(env, RETRY(recv(fd, (char *)data + offset, (size_t)length, MSG_DONTWAIT)));
-}
+static napi_value js_recv(napi_env env, napi_callback_info info) { return read_or_recv(env, info, true); }
 
 /* sockInfo(fd) -> [SO_TYPE, SO_ACCEPTCONN] | -errno (-ENOTSOCK for a non-socket). Lets memlogd
  * refuse a listening socket (it would be held, and stay in LISTEN, until someone connects) and
@@ -495,11 +510,7 @@ static napi_value js_sockInfo(napi_env env, napi_callback_info info) {
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return neg_errno(env);
   len = sizeof(listening);
   if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) return neg_errno(env);
-  napi_value arr;
-  NAPI(napi_create_array_with_length(env, 2, &arr));
-  NAPI(napi_set_element(env, arr, 0, num(env, type)));
-  NAPI(napi_set_element(env, arr, 1, num(env, listening)));
-  return arr;
+  return int_pair(env, type, listening);
 }
 
 /* pollNow(fd, events) -> revents (POLLIN 1, POLLOUT 4, POLLERR 8, POLLHUP 16, ...) | -errno.
