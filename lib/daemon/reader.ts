@@ -254,7 +254,8 @@ export class Reader {
     o += out.write(encodeError('ERR_QUERY_TOO_EXPENSIVE', Filter.EXHAUSTED_MESSAGE) + '\n', o, 'utf8');
     this.untilSeq = this.nextSeq;
     this.endSent = true;
-    this.opts.log?.(`query reader ${this.id} (pid ${this.opts.pid ?? -1} uid ${this.opts.uid ?? -1}) ended: ERR_QUERY_TOO_EXPENSIVE`);
+    this.opts.log?.(`query client pid ${this.opts.pid ?? -1} uid ${this.opts.uid ?? -1} (reader ${this.id}) ended: ` +
+      `ERR_QUERY_TOO_EXPENSIVE: ${Filter.EXHAUSTED_MESSAGE}`);
     return o;
   }
 
