@@ -23,6 +23,7 @@ import * as native from '../native/index.js';
 import type { WallClock } from './clock.js';
 import { outOfFds, type SpareFd } from './fds.js';
 import { LineFramer } from './framing.js';
+import { LinePriority, type PriorityPolicy } from './priority.js';
 import type { ReadySet, Watched } from './ready-set.js';
 import type { Store } from './store.js';
 
@@ -48,6 +49,8 @@ export interface InputContext {
   spare: SpareFd;
   /** Where pipes and sockets wait for readiness. */
   ready: ReadySet;
+  /** How a source's lines get their priority (priority.ts). */
+  priorityOf: (src: number) => PriorityPolicy;
 }
 
 /**
@@ -107,20 +110,37 @@ function reopen(fd: number, spare: SpareFd): number {
 export class Input extends LineFramer implements Watched {
   /** The fd memlogd reads: its own description for a pipe, the received fd otherwise. */
   readonly fd: number;
+  /** As a graceful restart and the supervisor know it: a regular file, or a stream (pipe, socket). */
+  readonly kind: 'file' | 'stream';
   /** Read with recv (a socket) rather than read. */
   private readonly socket: boolean;
   /** Its token in ctx.ready while watched, else -1. */
   private token = -1;
   private file: Readable | null = null;
   private closed = false;
+  /** Paused: not watched for a moment (a graceful restart in progress). */
+  private paused = false;
+  /** The priority of this source's lines (`<N>` prefixes read only where the policy says: prio). */
+  private readonly pri: number;
+  private readonly prio: LinePriority | null;
+  /** The supervisor's id for its duplicate of this fd (0: none). */
+  holdId = 0;
+  /** A successor reads this fd now (no release to the supervisor: the successor continues). */
+  handedOver = false;
 
   /**
    * Takes ownership of fd (it is closed when the stream ends or on close()); kind from
    * classify(). Throws, leaving fd open for the caller to close, when it cannot be read.
+   * carry: an unfinished line a predecessor read from this fd (graceful restart).
    */
   constructor(fd: number, kind: 'file' | 'pipe' | 'socket', readonly src: number, private readonly ctx: InputContext,
-    private readonly onClose: (i: Input) => void) {
+    private readonly onClose: (i: Input) => void, carry?: Buffer) {
     super(ctx.maxLineLen);
+    const policy = ctx.priorityOf(src);
+    this.pri = policy.pri;
+    this.prio = policy.prefix ? new LinePriority(policy) : null;
+    if (carry?.length) this.restoreCarry(carry);
+    this.kind = kind === 'file' ? 'file' : 'stream';
     this.socket = kind === 'socket';
     if (kind === 'file') {
       this.fd = fd;
@@ -166,7 +186,7 @@ export class Input extends LineFramer implements Watched {
 
   /** The fd is readable, hung up or in error: read until it is drained, or yield. */
   readable(): void {
-    if (this.closed) return;
+    if (this.closed || this.paused) return;
     const len = READ_BUFFER.length;
     for (let i = 0; i < READS_PER_WAKEUP; i++) {
       let n: number | null;
@@ -186,12 +206,18 @@ export class Input extends LineFramer implements Watched {
 
   protected override deliver(buf: Buffer, start: number, end: number, flags: number): void {
     const { store, clock } = this.ctx;
-    store.append(this.src, buf, start, end, clock.sec, clock.nsec, flags);
+    const prio = this.prio;
+    if (prio === null) store.append(this.src, buf, start, end, clock.sec, clock.nsec, flags, this.pri);
+    else {
+      const pri = prio.line(buf, start, end, flags);
+      store.append(this.src, buf, prio.start, end, clock.sec, clock.nsec, flags, pri);
+    }
   }
 
   protected override deliverBatch(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, n: number): void {
     const { store, clock } = this.ctx;
-    store.appendBatch(this.src, buf, starts, ends, flags, n, clock.sec, clock.nsec);
+    const pris = this.prio?.batch(buf, starts, ends, flags, n) ?? undefined;
+    store.appendBatch(this.src, buf, starts, ends, flags, n, clock.sec, clock.nsec, this.pri, pris ?? undefined);
   }
 
   protected override get batching(): boolean {
@@ -220,21 +246,53 @@ export class Input extends LineFramer implements Watched {
   /** End of stream: flush a last line without newline, release the fd. */
   private finish(): void {
     if (this.closed) return;
-    this.closed = true;
     this.ctx.clock.now();
     this.end();
     this.ctx.onIngest();
+    this.stop();
+  }
+
+  /** Stops reading and closes our fd (nothing more is stored). */
+  private stop(): void {
+    if (this.closed) return;
+    this.closed = true;
     if (this.file) this.file.destroy();
     else {
-      if (this.token >= 0) this.ctx.ready.remove(this.fd, this.token);
-      this.token = -1;
+      this.unwatch();
       native.close(this.fd);
     }
     this.onClose(this);
   }
 
+  private unwatch(): void {
+    if (this.token >= 0) this.ctx.ready.remove(this.fd, this.token);
+    this.token = -1;
+  }
+
   /** Shutdown: stop reading and close the fd (a partial last line is still stored). */
   close(): void {
     this.finish();
+  }
+
+  /** Stops reading for a moment (a graceful restart in progress); resume() goes on. */
+  pause(): void {
+    if (this.closed || this.paused) return;
+    this.paused = true;
+    if (this.file) this.file.pause();
+    else this.unwatch(); // level-triggered: a ready fd left in the set would be reported again and again
+  }
+
+  resume(): void {
+    if (this.closed || !this.paused) return;
+    this.paused = false;
+    if (this.file) this.file.resume();
+    else this.token = this.ctx.ready.add(this.fd, this);
+  }
+
+  /** A successor reads this fd now: stop without storing anything more, close our copy. */
+  release(): void {
+    if (this.closed) return;
+    this.handedOver = true;
+    this.stop();
   }
 }

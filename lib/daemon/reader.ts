@@ -11,6 +11,7 @@ import { gapMessageV1 } from '../protocol/gap.js';
 import { V1Encoder } from '../protocol/v1.js';
 import { V2Encoder, encodeEnd, encodeError, encodeGap, type GapReason } from '../protocol/v2.js';
 import type { ReaderStats } from '../protocol/stats.js';
+import type { QueryRequest } from '../protocol/v2.js';
 import { Filter } from './filter.js';
 import type { NameCache } from './names.js';
 import type { Store } from './store.js';
@@ -55,6 +56,32 @@ export interface ReaderOptions {
   uid?: number;
   /** Records one of memlogd's own events (a request ended for its cost). */
   log?: (msg: string) => void;
+  /** The v2 request (a successor rebuilds the filter from it). */
+  request?: QueryRequest;
+  /** Continue exactly where a predecessor's reader was (graceful restart). */
+  resume?: ReaderState;
+}
+
+/** Where a reader is, for its successor in a graceful restart (JSON). */
+export interface ReaderState {
+  nextSeq: number;
+  joinSeq: number;
+  /** null: following (Infinity). */
+  untilSeq: number | null;
+  gaps: number;
+  missed: number;
+  sentEntries: number;
+  /** A gap being accumulated: [from, to, count, reason]. */
+  gap: [number, number, number, GapReason] | null;
+  preamble: string | null;
+  endSent: boolean;
+  v2: boolean;
+  request?: QueryRequest;
+  mode?: string;
+  pid?: number;
+  uid?: number;
+  /** Encoded bytes the socket had not taken yet (base64): sent first. */
+  pending: string | null;
 }
 
 let nextReaderId = 1;
@@ -105,6 +132,28 @@ export class Reader {
     this.v2 = opts.v2 ?? false;
     this.filter = opts.filter ?? null;
     this.preamble = opts.preamble ?? null;
+    const r = opts.resume;
+    if (r) {
+      this.joinSeq = r.joinSeq;
+      this.gaps = r.gaps;
+      this.missed = r.missed;
+      this.sentEntries = r.sentEntries;
+      if (r.gap) [this.gapFrom, this.gapTo, this.gapCount, this.gapReason] = r.gap;
+      this.endSent = r.endSent;
+      if (r.pending) this.pending = Buffer.from(r.pending, 'base64');
+    }
+  }
+
+  /** This reader's position and everything it owes, for a successor (it must not be pumped after). */
+  exportState(): ReaderState {
+    return {
+      nextSeq: this.nextSeq, joinSeq: this.joinSeq, untilSeq: this.untilSeq === Infinity ? null : this.untilSeq,
+      gaps: this.gaps, missed: this.missed, sentEntries: this.sentEntries,
+      gap: this.gapReason ? [this.gapFrom, this.gapTo, this.gapCount, this.gapReason] : null,
+      preamble: this.preamble, endSent: this.endSent, v2: this.v2, request: this.opts.request, mode: this.opts.mode,
+      pid: this.opts.pid, uid: this.opts.uid,
+      pending: this.pending ? this.pending.subarray(this.pendFrom).toString('base64') : null,
+    };
   }
 
   /** A follower whose `until` time passed: finish like a dump, at the current end. */
@@ -226,7 +275,7 @@ export class Reader {
       o = this.flushGap(out, o);
       const off = offs[p];
       o = this.v2
-        ? this.encoder2.encode(out, o, seq, secs[p], nsecs[p], name, this.names.isStdout(src), arena, off, off + lens[p], st.isPartial(p))
+        ? this.encoder2.encode(out, o, seq, secs[p], nsecs[p], name, this.names.isStdout(src), arena, off, off + lens[p], st.isPartial(p), st.pris[p])
         : this.encoder.encode(out, o, secs[p], nsecs[p], name, arena, off, off + lens[p]);
       this.nextSeq = seq + 1;
       this.sentEntries++;

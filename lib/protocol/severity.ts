@@ -49,3 +49,60 @@ export function severityName(n: number): string {
 export function facilityName(n: number): string {
   return FACILITIES[n] ?? String(n);
 }
+
+/** Facility number of an entry whose source did not say (stored: FACILITY_UNKNOWN * 8 + severity). */
+export const FACILITY_UNKNOWN = 24;
+
+/** An entry's priority as the store keeps it in one byte: facility * 8 + severity. */
+export function packPri(severity: number, facility: number | null): number {
+  return (facility ?? FACILITY_UNKNOWN) * 8 + (severity & 7);
+}
+
+export function severityOf(pri: number): number {
+  return pri & 7;
+}
+
+/** The facility, or null when the source did not say. */
+export function facilityOf(pri: number): number | null {
+  const f = pri >> 3;
+  return f >= FACILITY_UNKNOWN ? null : f;
+}
+
+/**
+ * The priority a `<N>` line prefix (journald's stream protocol, kmsg) stands for: N's severity,
+ * and its facility when N says one (N >= 8); a bare level (`<3>`) keeps the source's facility
+ * (null: unknown).
+ */
+export function priOfPrefix(n: number, facility: number | null = null): number {
+  return packPri(n & 7, n >= 8 ? n >> 3 : facility);
+}
+
+/** A syslog PRI (RFC 5424: facility * 8 + severity, 0-191): both known, kern (0) included. */
+export function priOfSyslog(n: number): number {
+  return packPri(n & 7, n >> 3);
+}
+
+/**
+ * A severity filter as journalctl's `-p` takes it: one level (`err`: err and everything more
+ * severe, 0-3) or a range `FROM..TO` of names or numbers in either order (`warning..err`: 3-4).
+ * As [most severe, least severe]; null when it is not one.
+ */
+export function parseSeverityRange(v: string): [number, number] | null {
+  const dots = v.indexOf('..');
+  if (dots < 0) {
+    const s = parseSeverity(v);
+    return s === null ? null : [0, s];
+  }
+  const a = parseSeverity(v.slice(0, dots));
+  const b = parseSeverity(v.slice(dots + 2));
+  if (a === null || b === null) return null;
+  return a <= b ? [a, b] : [b, a];
+}
+
+/** A request's `priority` (a severity N: 0-N, or [from, to]) as [most severe, least severe]; null when malformed. */
+export function priorityBounds(p: unknown): [number, number] | null {
+  const ok = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 7;
+  if (ok(p)) return [0, p];
+  if (Array.isArray(p) && p.length === 2 && ok(p[0]) && ok(p[1]) && p[0] <= p[1]) return [p[0], p[1]];
+  return null;
+}

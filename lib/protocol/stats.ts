@@ -26,6 +26,8 @@ export interface SourceCounts {
   evicted: number;
   /** Entries that are pieces of a longer line. */
   partial: number;
+  /** Lines since the source first appeared, by severity (index 0 emerg ... 7 debug). */
+  severities: number[];
 }
 
 export interface SourceStats extends SourceCounts {
@@ -53,6 +55,8 @@ export interface ReaderStats {
 export interface StatsRecord {
   type: 'stats';
   instance: string;
+  /** The serving process (`memlogd --restart` signals it). */
+  pid: number;
   /** Seconds since memlogd started. */
   uptime: number;
   store: StoreStats;
@@ -69,6 +73,7 @@ type Partly<T> = { [K in keyof T]?: T[K] };
 export interface ReceivedStats {
   type: 'stats';
   instance?: string;
+  pid?: number;
   uptime?: number;
   store?: Partly<StoreStats>;
   sources?: Array<Partly<SourceStats>>;
@@ -78,28 +83,34 @@ export interface ReceivedStats {
 const KINDS = {
   store: { lines: 'n', bytes: 'n', maxLines: 'n', maxBytes: 'n', oldest: 'n', next: 'n', oldestTime: 's', evicted: 'n' },
   source: {
-    name: 's', lines: 'n', bytes: 'n', totalLines: 'n', totalBytes: 'n', evicted: 'n', partial: 'n', pid: 'n', uid: 'n', fds: 'n',
+    name: 's', lines: 'n', bytes: 'n', totalLines: 'n', totalBytes: 'n', evicted: 'n', partial: 'n', severities: 'a', pid: 'n', uid: 'n', fds: 'n',
     firstSeen: 's', lastSeen: 's',
   },
   reader: { id: 'n', mode: 's', pid: 'n', uid: 'n', position: 'n', lag: 'n', gaps: 'n', missed: 'n', sent: 'n' },
 } as const;
 
-function pick(v: unknown, kinds: Record<string, 'n' | 's'>): Record<string, string | number> {
-  const out: Record<string, string | number> = {};
+/** n: a number, s: a string, a: an array of numbers. */
+type Kind = 'n' | 's' | 'a';
+
+const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+function pick(v: unknown, kinds: Record<string, Kind>): Record<string, string | number | number[]> {
+  const out: Record<string, string | number | number[]> = {};
   if (typeof v !== 'object' || v === null) return out;
   for (const [k, kind] of Object.entries(kinds)) {
     const x = (v as Record<string, unknown>)[k];
-    if (kind === 'n' ? typeof x === 'number' && Number.isFinite(x) : typeof x === 'string') out[k] = x as string | number;
+    if (kind === 'n' ? isNumber(x) : kind === 's' ? typeof x === 'string' : Array.isArray(x) && x.every(isNumber)) out[k] = x as string | number | number[];
   }
   return out;
 }
 
-const list = (v: unknown, kinds: Record<string, 'n' | 's'>) => (Array.isArray(v) ? v.map((x) => pick(x, kinds)) : undefined);
+const list = (v: unknown, kinds: Record<string, Kind>) => (Array.isArray(v) ? v.map((x) => pick(x, kinds)) : undefined);
 
 /** A received stats record with every field checked (wrong types dropped). */
 export function readStats(v: Record<string, unknown>): ReceivedStats {
   const r: ReceivedStats = { type: 'stats' };
   if (typeof v.instance === 'string') r.instance = v.instance;
+  if (typeof v.pid === 'number') r.pid = v.pid;
   if (typeof v.uptime === 'number' && Number.isFinite(v.uptime)) r.uptime = v.uptime;
   if (typeof v.store === 'object' && v.store !== null) r.store = pick(v.store, KINDS.store);
   r.sources = list(v.sources, KINDS.source);

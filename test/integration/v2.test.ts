@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatCursor, type V2Record } from '../../lib/protocol/index.js';
-import { dump, handOff, queryRaw, startDaemon, waitFor, waitForEntry, type RunningDaemon } from '../support/helpers.js';
+import { dump, handOff, queryRaw, startDaemon, v2Request, waitFor, waitForEntry, type RunningDaemon } from '../support/helpers.js';
 
 let d: RunningDaemon | undefined;
 afterEach(async () => {
@@ -14,12 +14,7 @@ afterEach(async () => {
 
 type Rec = V2Record & Record<string, unknown>;
 
-/** One v2 request; resolves with every record once the server closes. */
-async function request(sock: string, req: object | string): Promise<Rec[]> {
-  const line = typeof req === 'string' ? req : JSON.stringify(req) + '\n';
-  const raw = (await queryRaw(sock, Buffer.from(line))).toString('utf8');
-  return raw.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-}
+const request = (sock: string, req: object | string) => v2Request(sock, req) as Promise<Rec[]>;
 
 /** A streaming v2 reader. */
 class Reader {
@@ -66,11 +61,11 @@ describe('v2 requests', () => {
     expect(typeof rs[0].instance).toBe('string');
     const entries = rs.filter((r) => r.type === undefined);
     expect(entries.map((e) => e.seq)).toEqual(entries.map((_, i) => i));
-    expect(entries.find((e) => e.msg === 'GET / 200')).toMatchObject({ source: 'web.out', stream: 'stdout' });
-    expect(entries.find((e) => e.msg === 'warning: slow upstream')).toMatchObject({ source: 'web', stream: 'stderr' });
+    expect(entries.find((e) => e.msg === 'GET / 200')).toMatchObject({ source: 'web.out', stream: 'stdout', severity: 6 });
+    expect(entries.find((e) => e.msg === 'warning: slow upstream')).toMatchObject({ source: 'web', stream: 'stderr', severity: 3 });
     expect(rs.at(-1)).toEqual({ type: 'end', next: entries.length });
-    // keys in a fixed order, time in Go's form
-    expect(Object.keys(entries[1])).toEqual(['seq', 'time', 'source', 'stream', 'msg']);
+    // keys in a fixed order, time in Go's form; no facility when the source did not say one
+    expect(Object.keys(entries[1])).toEqual(['seq', 'time', 'source', 'stream', 'severity', 'msg']);
   });
 
   it('filters by source globs, exclude, stream, grep, since/until and tail', async () => {

@@ -16,7 +16,7 @@ function store(msgs: string[]): Store {
   const src = st.source(Buffer.from('web'));
   for (const m of msgs) {
     const b = Buffer.from(m);
-    st.append(src, b, 0, b.length, 1763703611, 0, 0);
+    st.append(src, b, 0, b.length, 1763703611, 0, 0, 0);
   }
   return st;
 }

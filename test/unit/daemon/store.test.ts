@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { DEAD, Store } from '../../../lib/daemon/store.js';
+import { packPri } from '../../../lib/protocol/severity.js';
+
+// stdout's default priority: info, facility unknown
+const PRI = packPri(6, null);
 
 function live(st: Store): Array<{ seq: number; src: number; msg: string }> {
   const out = [];
@@ -12,7 +16,7 @@ function live(st: Store): Array<{ seq: number; src: number; msg: string }> {
 
 const add = (st: Store, src: number, msg: string) => {
   const b = Buffer.from(msg, 'latin1');
-  return st.append(src, b, 0, b.length, 1, 0, 0);
+  return st.append(src, b, 0, b.length, 1, 0, 0, PRI);
 };
 
 describe('Store', () => {
@@ -107,8 +111,8 @@ describe('Store', () => {
         ends[i] = pos + l.length;
         pos += l.length + 2;
       });
-      a.appendBatch(na, chunk, starts, ends, new Uint8Array(40), 40, round, 0);
-      for (let i = 0; i < 40; i++) b.append(nb, chunk, starts[i], ends[i], round, 0, 0);
+      a.appendBatch(na, chunk, starts, ends, new Uint8Array(40), 40, round, 0, PRI);
+      for (let i = 0; i < 40; i++) b.append(nb, chunk, starts[i], ends[i], round, 0, 0, PRI);
       if (round % 30 === 0) {
         add(a, qa, `quiet ${round}`);
         add(b, qb, `quiet ${round}`);
