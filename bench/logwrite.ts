@@ -13,30 +13,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { handOffPipe } from '../lib/client/handoff.js';
-import { connectQuery, readLines } from '../lib/client/query.js';
 import { parseFileName } from '../lib/logwrite/names.js';
-import * as native from '../lib/native/index.js';
-import { encodeRequest, parseRecord } from '../lib/protocol/v2.js';
+import { feed, MSG_BYTES, option, SOURCE, storeLines } from './load.js';
 import { procStat, waitStderr } from './proc.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
 const MEMLOGD = path.join(ROOT, 'dist/cmd/memlogd.js');
 const LOGWRITE = path.join(ROOT, 'dist/cmd/logwrite.js');
-const SOURCE = 'bench.out';
-const MSG_BYTES = 100;
 /** `<20-byte time> bench.out <msg>\n` */
 const LINE_BYTES = 20 + 1 + SOURCE.length + 1 + MSG_BYTES + 1;
 
-const args = process.argv.slice(2);
-const opt = (name: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const LINES = Number(opt('--lines') ?? 500_000);
-const RUNS = Number(opt('--runs') ?? 3);
-const outDir = path.resolve(opt('--out') ?? path.join(ROOT, 'bench/results'));
+const LINES = Number(option('--lines') ?? 500_000);
+const RUNS = Number(option('--runs') ?? 3);
+const outDir = path.resolve(option('--out') ?? path.join(ROOT, 'bench/results'));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -50,36 +40,6 @@ function sourceBytes(dir: string): number {
     } catch { /* rotated away meanwhile: counted on the next look */ }
   }
   return n;
-}
-
-async function storeLines(query: string): Promise<number> {
-  const sock = await connectQuery(query, encodeRequest({ mode: 'stats' }));
-  let lines = 0;
-  await readLines(sock, (ls) => {
-    for (const l of ls) {
-      const r = l ? parseRecord(l) : null;
-      if (r?.type === 'stats') lines = r.store?.lines ?? 0;
-    }
-  }, true);
-  return lines;
-}
-
-/** Writes n lines of MSG_BYTES into a pipe memlogd reads as SOURCE (starting at number from). */
-function feed(logSock: string, from: number, n: number): void {
-  const w = handOffPipe(logSock, SOURCE);
-  const pad = 'x'.repeat(MSG_BYTES);
-  const CHUNK = 2000;
-  for (let i = from; i < from + n; i += CHUNK) {
-    let text = '';
-    for (let j = i; j < Math.min(from + n, i + CHUNK); j++) {
-      const head = `line ${j} `;
-      text += head + pad.slice(head.length) + '\n';
-    }
-    const buf = Buffer.from(text);
-    let o = 0;
-    while (o < buf.length) o += fs.writeSync(w, buf, o, buf.length - o);
-  }
-  native.close(w);
 }
 
 async function waitBytes(dir: string, bytes: number, p: ChildProcess): Promise<bigint> {
@@ -107,7 +67,7 @@ async function once(): Promise<Run> {
   let lw: ChildProcess | null = null;
   try {
     await waitStderr(d, 'serving');
-    feed(log, 0, LINES);
+    feed(log, SOURCE, 0, LINES);
     while ((await storeLines(query)) < LINES + 1) await sleep(20);
     const files = Math.ceil((2 * LINES * LINE_BYTES) / (1024 * 1024)) + 5;
     // LOGWRITE_NODE_ARGS="--max-semi-space-size=2": the deployment setting docs/logwrite.md suggests
@@ -122,7 +82,7 @@ async function once(): Promise<Run> {
     const drainSec = Number(t1 - t0) / 1e9;
     // live: logwrite follows while the lines arrive
     const t2 = process.hrtime.bigint();
-    feed(log, LINES, LINES);
+    feed(log, SOURCE, LINES, LINES);
     const t3 = await waitBytes(out, 2 * LINES * LINE_BYTES, lw);
     const liveSec = Number(t3 - t2) / 1e9;
     const st = procStat(lw.pid!);

@@ -8,3 +8,5 @@ export { logread, type LogreadOptions } from './logread/command.js';
 export { Logwriter } from './logwrite/writer.js';
 export { LOGWRITE_DEFAULTS, type LogwriteOptions } from './logwrite/options.js';
 export * as protocol from './protocol/index.js';
+export { logforward, parseDestinations } from './forward/command.js';
+export { FORWARD_DEFAULTS, type ForwardOptions } from './forward/options.js';

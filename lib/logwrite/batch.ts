@@ -20,7 +20,7 @@ import { formatEntry, formatGap, formatLine } from './format.js';
 import { fileBase } from './names.js';
 import type { LogwriteSettings } from './options.js';
 import { makeRoom } from './room.js';
-import type { Out, Step, Tracker } from './tracker.js';
+import type { Out, Step, Tracker } from '../client/tracker.js';
 
 const NON_ASCII = /[^\x00-\x7f]/;
 const isAscii = (s: string) => !NON_ASCII.test(s);

@@ -7,7 +7,7 @@ import { isDiskError } from './disk.js';
 import type { LogFiles } from './files.js';
 import type { FsyncPolicy } from './options.js';
 import { STATE_VERSION, writeState, type State } from './state.js';
-import type { Tracker } from './tracker.js';
+import type { Tracker } from '../client/tracker.js';
 
 export class Checkpoints {
   /** The state last written (JSON), to skip writing the same one again. */

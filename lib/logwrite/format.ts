@@ -6,26 +6,11 @@ import { gapTextFor } from '../protocol/gap.js';
 import { formatTimeSeconds, parseTime } from '../protocol/time.js';
 import { streamOf } from '../protocol/v1.js';
 import type { GapRecord, V2Entry } from '../protocol/v2.js';
+import type { Line } from '../client/tracker.js';
+
+export type { Line } from '../client/tracker.js';
 
 export type LineFormat = 'text' | 'json';
-
-/** A whole line as logwrite writes it: one entry, or the pieces of a long line joined. */
-export interface Line {
-  source: string;
-  /** memlogd's receive time of the first piece (RFC3339Nano). */
-  time: string;
-  msg: string;
-  /** Sequence numbers of the first and last piece. */
-  firstSeq: number;
-  lastSeq: number;
-  /** Pieces joined (1 for an ordinary line). */
-  pieces: number;
-  /** The line ends without its last piece (cut by a gap, a restart or the join limit). */
-  cut?: boolean;
-  /** The first piece's severity and facility (memlogd's v2 entry), when it gave them. */
-  severity?: number;
-  facility?: number;
-}
 
 const SECONDS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z$/;
 

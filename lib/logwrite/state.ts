@@ -9,13 +9,13 @@
 //   that cursor. After a crash, a current file with that inode is cut back to that size: the
 //   lines after it are read again from memlogd, so none is written twice.
 //
-// Written atomically: a temporary file, fsync (unless --fsync never), rename, fsync of the
-// directory. A crash leaves either the old or the new state.
+// Written atomically (client/state-file.ts): a temporary file, fsync (unless --fsync never),
+// rename, fsync of the directory. A crash leaves either the old or the new state.
 
-import fs from 'node:fs';
 import path from 'node:path';
+import { readJsonFile, writeFileAtomic } from '../client/state-file.js';
 import { STATE_FILE } from './names.js';
-import type { Pending, Position } from './tracker.js';
+import { positionError, type Position } from '../client/tracker.js';
 
 export const STATE_VERSION = 1;
 
@@ -37,13 +37,8 @@ export function checkState(v: unknown): State {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('not an object');
   const s = v as Record<string, unknown>;
   if (s.version !== STATE_VERSION) throw bad(`unknown version ${JSON.stringify(s.version)}`);
-  if (s.instance !== null && (typeof s.instance !== 'string' || !/^[0-9a-f]{1,64}$/.test(s.instance))) throw bad('instance');
-  if (!isInt(s.seq) || s.seq < -1) throw bad('seq');
-  if (!Array.isArray(s.pending)) throw bad('pending');
-  for (const p of s.pending as Pending[]) {
-    if (typeof p !== 'object' || p === null || typeof p.source !== 'string' || typeof p.time !== 'string' || typeof p.msg !== 'string'
-      || !isInt(p.firstSeq) || !isInt(p.lastSeq) || !isInt(p.pieces) || !isInt(p.bytes)) throw bad('pending entry');
-  }
+  const wrong = positionError(s);
+  if (wrong) throw bad(wrong);
   if (typeof s.files !== 'object' || s.files === null || Array.isArray(s.files)) throw bad('files');
   for (const [k, f] of Object.entries(s.files as Record<string, FileState>)) {
     if (typeof f !== 'object' || f === null || !isInt(f.ino) || !isInt(f.size) || f.size < 0) throw bad(`files[${JSON.stringify(k)}]`);
@@ -53,20 +48,8 @@ export function checkState(v: unknown): State {
 
 /** Reads the state file; null when there is none. Throws when it exists but is unreadable. */
 export function readState(dir: string): State | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(path.join(dir, STATE_FILE), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new Error('invalid state file: not JSON');
-  }
-  return checkState(v);
+  const v = readJsonFile(path.join(dir, STATE_FILE));
+  return v === null ? null : checkState(v);
 }
 
 /**
@@ -74,21 +57,5 @@ export function readState(dir: string): State | null {
  * (ENOSPC, EROFS...) and leaves the previous state in place.
  */
 export function writeState(dir: string, dirFd: number | null, state: State, sync: boolean): void {
-  const tmp = path.join(dir, `${STATE_FILE}.tmp`);
-  const data = Buffer.from(JSON.stringify(state) + '\n');
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o644);
-  try {
-    let o = 0;
-    while (o < data.length) o += fs.writeSync(fd, data, o, data.length - o);
-    if (sync) fs.fsyncSync(fd);
-  } catch (err) {
-    fs.closeSync(fd);
-    try {
-      fs.unlinkSync(tmp);
-    } catch { /* best effort */ }
-    throw err;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, path.join(dir, STATE_FILE));
-  if (sync && dirFd !== null) fs.fsyncSync(dirFd);
+  writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(state) + '\n', { sync, dirFd });
 }

@@ -19,7 +19,7 @@ import { LogFiles } from './files.js';
 import { lockDir } from './lock.js';
 import { settingsOf, type LogwriteOptions, type LogwriteSettings } from './options.js';
 import { readState, type State } from './state.js';
-import { Tracker, type Step } from './tracker.js';
+import { Tracker, type Step } from '../client/tracker.js';
 
 type ConnState = 'starting' | 'connected' | 'waiting';
 

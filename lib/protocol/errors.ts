@@ -33,6 +33,8 @@ export const ERR = {
   NATIVE_MISSING: 'ERR_MEMLOGD_NATIVE_MISSING',
   /** logread cannot write its cursor file. */
   CURSOR_FILE: 'ERR_CURSOR_FILE',
+  /** logforward cannot read or write its state file. */
+  STATE_FILE: 'ERR_STATE_FILE',
   /** Another logwrite holds the log directory. */
   LOGWRITE_LOCKED: 'ERR_LOGWRITE_LOCKED',
   /** A graceful restart did not happen (memlogd serves on, and said why). */

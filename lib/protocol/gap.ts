@@ -44,17 +44,27 @@ export function gapBanner(g: Gap): string {
   return `--- memlogd: ${entriesText(g.count)} missed (${g.reason}, seq ${g.from}-${g.to}) ---`;
 }
 
-/** A gap as a persisting client (logwrite) words it; `who` is the client's name. */
-export function gapTextFor(who: string, g: Gap, instance: string | null): string {
+/** The verb a persisting client's gap text uses for what it does with a line. */
+export interface GapVerb {
+  /** `write` (logwrite), `send` (logforward) */
+  base: string;
+  /** `written`, `sent` */
+  past: string;
+}
+
+const WRITE: GapVerb = { base: 'write', past: 'written' };
+
+/** A gap as a persisting client (logwrite, logforward) words it; `who` is the client's name. */
+export function gapTextFor(who: string, g: Gap, instance: string | null, verb: GapVerb = WRITE): string {
   const what = entriesText(g.count);
   const range = g.count > 0 ? ` (seq ${g.from}-${g.to})` : '';
   switch (g.reason) {
     case 'lagged':
-      return `${GAP_PREFIX}${who} fell behind and missed ${what}${range}; memlogd evicted them before they were written`;
+      return `${GAP_PREFIX}${who} fell behind and missed ${what}${range}; memlogd evicted them before they were ${verb.past}`;
     case 'restarted':
       return `${GAP_PREFIX}memlogd restarted (was ${g.previous ?? 'unknown'}, now instance ${instance ?? 'unknown'}); `
-        + `lines it held but ${who} had not written yet are lost${g.count > 0 ? `, and ${what} of the new instance${range} were evicted before ${who} connected` : ''}`;
+        + `lines it held but ${who} had not ${verb.past} yet are lost${g.count > 0 ? `, and ${what} of the new instance${range} were evicted before ${who} connected` : ''}`;
     default:
-      return `${GAP_PREFIX}${what}${range} evicted by memlogd before ${who} could write them`;
+      return `${GAP_PREFIX}${what}${range} evicted by memlogd before ${who} could ${verb.base} them`;
   }
 }

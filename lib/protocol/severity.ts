@@ -25,6 +25,16 @@ export function streamSeverity(stream: 'stdout' | 'stderr'): number {
   return stream === 'stdout' ? STDOUT_SEVERITY : STDERR_SEVERITY;
 }
 
+/** An entry's severity: its own when it carries a valid one (0-7), else its stream's default. */
+export function entrySeverity(severity: unknown, stream: 'stdout' | 'stderr'): number {
+  return Number.isInteger(severity) && (severity as number) >= 0 && (severity as number) <= 7 ? severity as number : streamSeverity(stream);
+}
+
+/** An entry's facility: its own when it carries a valid one (0-23), else fallback. */
+export function entryFacility(facility: unknown, fallback: number): number {
+  return Number.isInteger(facility) && (facility as number) >= 0 && (facility as number) <= 23 ? facility as number : fallback;
+}
+
 /** A severity given as a name (`err`, `warning`, `error`, ...) or a number 0-7; null when it is neither. */
 export function parseSeverity(v: string): number | null {
   const s = v.trim().toLowerCase();

@@ -199,7 +199,8 @@ export function parseRecord(line: string): V2Record {
 /**
  * A v2 entry line in the exact shape memlogd writes it (V2Encoder), read without JSON.parse when
  * no string in it needs unescaping (most lines); anything else (other records, escapes, another
- * key order) returns null and goes through parseRecord.
+ * key order, a field it does not know) returns null and goes through parseRecord, so a daemon
+ * that adds fields is still read correctly.
  */
 export function decodeEntry(line: string): V2Entry | null {
   if (!line.startsWith('{"seq":')) return null;

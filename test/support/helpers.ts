@@ -15,13 +15,13 @@ export { shortTmp } from './cleanup.js';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = (name: string) => path.join(ROOT, 'dist/cmd', `${name}.js`);
 
-export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
+export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 20_000, intervalMs = 20): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
     if (v) return v as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
@@ -148,6 +148,41 @@ export async function waitForEntry(sock: string, pred: (e: Entry) => boolean, wh
     return es.some(pred) ? es : null;
   }, what);
 }
+
+export interface RunningBin {
+  proc: ChildProcess;
+  stderr: () => string;
+  /** SIGTERM; resolves with the exit status. */
+  stop: () => Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILL; resolves once it is gone. */
+  kill9: () => Promise<void>;
+}
+
+/** Starts a built binary (dist/cmd/<name>.js) with these arguments, its stderr collected. */
+export function startBin(name: string, args: string[], nodeArgs: string[] = []): RunningBin {
+  const proc = spawn(process.execPath, [...nodeArgs, BIN(name), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', (d) => (err += d));
+  return {
+    proc,
+    stderr: () => err,
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited(proc);
+    },
+    kill9: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited(proc);
+    },
+  };
+}
+
+/** Waits until a process's stderr contains text. */
+export function waitStderr(p: RunningBin, text: string | RegExp, what = String(text), timeoutMs = 30_000): Promise<boolean> {
+  return waitFor(() => (typeof text === 'string' ? p.stderr().includes(text) : text.test(p.stderr())), what, timeoutMs);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs a built binary to completion. */
 export function runBin(name: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}):

@@ -1,7 +1,6 @@
 // Integration helpers for logwrite: the built binary on a temp log directory, reading the files
 // back in order (gunzipping rotated copies), long-lived pipes into memlogd.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -9,34 +8,13 @@ import { handOffPipe } from '../../lib/client/handoff.js';
 import { fileBase, parseFileName } from '../../lib/logwrite/names.js';
 import * as native from '../../lib/native/index.js';
 import { procStat } from '../../bench/proc.js';
-import { BIN, exited, waitFor } from './helpers.js';
+import { startBin, waitFor, type RunningBin } from './helpers.js';
 
-export interface RunningLogwrite {
-  proc: ChildProcess;
-  stderr: () => string;
-  /** SIGTERM; resolves with the exit status. */
-  stop: () => Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGKILL; resolves once it is gone. */
-  kill9: () => Promise<void>;
-}
+export type RunningLogwrite = RunningBin;
 
 /** Starts dist/cmd/logwrite.js with these arguments. */
 export function startLogwrite(args: string[]): RunningLogwrite {
-  const proc = spawn(process.execPath, [BIN('logwrite'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  proc.stderr!.on('data', (d) => (err += d));
-  return {
-    proc,
-    stderr: () => err,
-    stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      return exited(proc);
-    },
-    kill9: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-      await exited(proc);
-    },
-  };
+  return startBin('logwrite', args);
 }
 
 /** The files of one source, oldest first: `.log.N(.gz)` ... `.log.0(.gz)`, then `.log`. */
@@ -93,12 +71,7 @@ export function cpuSeconds(pid: number): number {
 
 export { fdCount } from '../../bench/proc.js';
 
-/** Waits until stderr contains text. */
-export function waitStderr(lw: RunningLogwrite, text: string | RegExp, what = String(text), timeoutMs = 30_000): Promise<boolean> {
-  return waitFor(() => (typeof text === 'string' ? lw.stderr().includes(text) : text.test(lw.stderr())), what, timeoutMs);
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep, waitStderr } from './helpers.js';
 
 /** Total bytes of the files logwrite manages in dir (not the state file). */
 export function dirBytes(dir: string): number {

@@ -83,9 +83,11 @@ describe('layout', () => {
       ...sources('lib/protocol'),
       'lib/daemon/store.ts', 'lib/daemon/heap.ts', 'lib/daemon/framing.ts', 'lib/daemon/filter.ts', 'lib/daemon/names.ts', 'lib/daemon/notes.ts',
       'lib/logread/format.ts', 'lib/logread/request.ts',
-      'lib/logwrite/tracker.ts', 'lib/logwrite/format.ts', 'lib/logwrite/names.ts', 'lib/logwrite/entry-bytes.ts',
+      'lib/client/tracker.ts', 'lib/logwrite/format.ts', 'lib/logwrite/names.ts', 'lib/logwrite/entry-bytes.ts',
       'lib/logread/v1-text.ts', 'lib/kmsg/record.ts', 'lib/kmsg/format.ts',
       'lib/bundle/redact.ts', 'lib/bundle/dump.ts', 'lib/bundle/manifest.ts', 'lib/bundle/content.ts',
+      'lib/forward/uri.ts', 'lib/forward/options.ts', 'lib/forward/appname.ts', 'lib/forward/rfc5424.ts', 'lib/forward/rfc3164.ts',
+      'lib/forward/message.ts', 'lib/forward/framing.ts', 'lib/forward/outbox.ts',
     ];
     const impure = /^(node:(net|fs|child_process|dgram|worker_threads)|.*\/native\/index\.js)$/;
     const offenders = pure.flatMap((f) => runtimeImports(f).filter((s) => impure.test(s)).map((s) => `${f} imports ${s}`));

@@ -102,6 +102,22 @@ describe('records', () => {
     }
     expect(decodeEntry('{"type":"end","next":1}')).toBeNull();
   });
+  it('severity and facility are read by the fast decoder; fields it does not know leave the line to JSON.parse', () => {
+    const known = [
+      '{"seq":5,"time":"2026-11-21T05:40:00.5Z","source":"web","stream":"stderr","severity":3,"msg":"boom"}',
+      '{"seq":5,"time":"2026-11-21T05:40:00.5Z","source":"web","stream":"stderr","severity":3,"facility":16,"msg":"boom"}',
+    ];
+    for (const line of known) expect(decodeEntry(line)).toEqual(JSON.parse(line));
+    const unknown = [
+      '{"seq":5,"time":"2026-11-21T05:40:00.5Z","source":"web","stream":"stderr","msg":"boom","extra":"x"}',
+      '{"seq":5,"time":"2026-11-21T05:40:00.5Z","source":"web","stream":"stderr","msg":"boom","partial":true,"more":1}',
+      '{"seq":5,"time":"2026-11-21T05:40:00.5Z","source":"web","stream":"stderr","severity":3,"color":"red","msg":"boom"}',
+    ];
+    for (const line of unknown) {
+      expect(decodeEntry(line)).toBeNull();
+      expect(decodeRecord(line)).toEqual(JSON.parse(line));
+    }
+  });
   it('a decoded entry encodes back to the same line (encodeEntry goes through V2Encoder)', () => {
     const enc = new V2Encoder();
     const out = Buffer.alloc(1024);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Tracker, type Out, type Step } from '../../../lib/logwrite/tracker.js';
+import { Tracker, type Out, type Step } from '../../../lib/client/tracker.js';
 import { decodeEntry as fastEntry } from '../../../lib/protocol/v2.js';
 import { jsonString, parseRecord, V2Encoder, type GapRecord, type V2Entry } from '../../../lib/protocol/index.js';
 import { packPri } from '../../../lib/protocol/severity.js';
@@ -71,6 +71,34 @@ describe('tracker', () => {
     expect(msgs(run(t.entry(e(2, 'l', 'g'))))).toEqual(['l:defg']);
   });
 
+  it('with overflow drop, keeps the beginning of a line over the limit and counts the bytes left out', () => {
+    const t = new Tracker({ maxLineBytes: 5, overflow: 'drop' });
+    run(t.start({ type: 'start', instance: 'aa', oldest: 0, next: 0 }, false));
+    run(t.entry(e(0, 'l', 'abc', true)));
+    run(t.entry(e(1, 'l', 'déf', true)));
+    expect(t.position().pending).toMatchObject([{ msg: 'abcdé', bytes: 5, dropped: 1, pieces: 2 }]);
+    run(t.entry(e(2, 'l', 'ghé', true)));
+    const outs = run(t.entry(e(3, 'l', 'end')));
+    expect(outs.map((o) => o.out)).toEqual([{ kind: 'line', line: {
+      source: 'l', time: T, msg: 'abcdé', firstSeq: 0, lastSeq: 3, pieces: 4, cut: true, dropped: 1 + 4 + 3,
+    } }]);
+    // a single piece over the limit, and a surrogate pair at the cut
+    expect(run(t.entry(e(4, 'l', 'abcdefgh'))).map((o) => o.out.kind === 'line' && [o.out.line.msg, o.out.line.dropped])).toEqual([['abcde', 3]]);
+    expect(run(t.entry(e(5, 'l', 'abcd😀x'))).map((o) => o.out.kind === 'line' && [o.out.line.msg, o.out.line.dropped])).toEqual([['abcd', 5]]);
+    expect(msgs(run(t.entry(e(6, 'l', 'short'))))).toEqual(['l:short']);
+  });
+
+  it('carries the severity and facility of the first piece into the joined line', () => {
+    const t = mk();
+    run(t.start({ type: 'start', instance: 'aa', oldest: 0, next: 0 }, false));
+    run(t.entry({ ...e(0, 'l', 'a', true), severity: 2, facility: 16 }));
+    const pos = t.position();
+    const outs = run(t.entry({ ...e(1, 'l', 'b'), severity: 6 }));
+    expect(outs[0].out).toMatchObject({ line: { msg: 'ab', severity: 2, facility: 16 } });
+    const r = new Tracker({ maxLineBytes: 100 }, pos);
+    expect(run(r.entry(e(1, 'l', 'b')))[0].out).toMatchObject({ line: { msg: 'ab', severity: 2, facility: 16 } });
+  });
+
   it('writes a gap, cutting lines whose rest it may have taken', () => {
     const t = mk();
     run(t.start({ type: 'start', instance: 'aa', oldest: 0, next: 0 }, false));
@@ -85,6 +113,16 @@ describe('tracker', () => {
     run(t.entry(e(0, 'a', 'x')));
     expect(msgs(run(t.entry(e(5, 'a', 'y'))))).toEqual(['gap:evicted:1-4', 'a:y']);
     expect(t.unreported).toBe(4);
+  });
+
+  it('with a filtered request, a hole in the sequence is what did not match, not a loss', () => {
+    const t = new Tracker({ maxLineBytes: 100, filtered: true });
+    run(t.start({ type: 'start', instance: 'aa', oldest: 0, next: 0 }, false));
+    run(t.entry(e(0, 'a', 'x')));
+    expect(msgs(run(t.entry(e(5, 'a', 'y'))))).toEqual(['a:y']);
+    expect(t.unreported).toBe(0);
+    expect(run(t.end(9))).toEqual([]);
+    expect(t.after).toEqual({ instance: 'aa', seq: 5 });
   });
 
   it('follows memlogd into a new instance with a restarted gap', () => {

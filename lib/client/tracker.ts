@@ -1,17 +1,37 @@
-// logwrite's position in memlogd's stream: the cursor (instance, last sequence number consumed)
-// and the pieces of long lines still being joined. Pure: no I/O.
+// A client's position in memlogd's stream: the cursor (instance, last sequence number consumed)
+// and the pieces of long lines still being joined. Shared by the clients that resume by cursor
+// with a state file (logwrite, logforward). Pure: no I/O.
 //
-// Every record is turned into a list of steps. Each step writes at most one line and moves the
-// position by one consistent increment, so after any step the files plus this position describe
-// exactly what was consumed: a pending piece is consumed (and saved with the position in the
-// state file), a line is consumed once it is in its file. Applying a prefix of a record's steps
+// Every record is turned into a list of steps. Each step emits at most one line (or gap) and moves
+// the position by one consistent increment, so after any step what was emitted plus this position
+// describe exactly what was consumed: a pending piece is consumed (and saved with the position in
+// the state file), a line is consumed once it is emitted. Applying a prefix of a record's steps
 // and planning the record again yields the remaining steps, which is how logwrite resumes after
 // rolling back a batch that the disk refused.
 
 import { SELF_SOURCE } from '../protocol/constants.js';
 import { formatCursor } from '../protocol/cursor.js';
 import type { GapRecord, StartRecord, V2Entry } from '../protocol/v2.js';
-import type { Line } from './format.js';
+
+/** A whole line: one entry, or the pieces of a long line joined. */
+export interface Line {
+  source: string;
+  /** memlogd's receive time of the first piece (RFC3339Nano). */
+  time: string;
+  msg: string;
+  /** Sequence numbers of the first and last piece. */
+  firstSeq: number;
+  lastSeq: number;
+  /** Pieces joined (1 for an ordinary line). */
+  pieces: number;
+  /** The line ends without its last piece (cut by a gap, a restart or the join limit). */
+  cut?: boolean;
+  /** UTF-8 bytes of the line left out beyond the join limit (overflow 'drop' only). */
+  dropped?: number;
+  /** Severity and facility of the first piece, where memlogd gave them. */
+  severity?: number;
+  facility?: number;
+}
 
 /** Pieces of one long line received so far. */
 export interface Pending {
@@ -24,6 +44,8 @@ export interface Pending {
   msg: string;
   /** Its size in UTF-8 bytes (approximate for the limit: string length counts are enough). */
   bytes: number;
+  /** UTF-8 bytes left out beyond the join limit so far (overflow 'drop'). */
+  dropped?: number;
   /** The first piece's severity and facility. */
   severity?: number;
   facility?: number;
@@ -50,8 +72,35 @@ export interface Step {
 }
 
 export interface TrackerOptions {
-  /** A joined line is cut (written as it is, the rest starts a new line) beyond this many bytes. */
+  /** A joined line is cut beyond this many bytes (string length: UTF-16 units). */
   maxLineBytes: number;
+  /**
+   * What happens beyond the limit: 'split' (default, logwrite) emits the line as it is, cut, and
+   * the rest starts a new line; 'drop' (logforward, whose servers take messages of a bounded
+   * size) keeps the line's beginning, counts the bytes of the rest in `dropped`, and emits the
+   * line, cut, when its last piece arrives. Either way a pending line holds at most the limit.
+   */
+  overflow?: 'split' | 'drop';
+  /**
+   * The request filters entries (sources, stream, priority): sequence numbers then skip what did
+   * not match, and a hole is not a loss (memlogd reports losses with gap records).
+   */
+  filtered?: boolean;
+}
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+
+/** What is wrong with a position read back from a state file (instance, seq, pending), or null. */
+export function positionError(v: Record<string, unknown>): string | null {
+  if (v.instance !== null && (typeof v.instance !== 'string' || !/^[0-9a-f]{1,64}$/.test(v.instance))) return 'instance';
+  if (!isInt(v.seq) || v.seq < -1) return 'seq';
+  if (!Array.isArray(v.pending)) return 'pending';
+  for (const p of v.pending as Pending[]) {
+    if (typeof p !== 'object' || p === null || typeof p.source !== 'string' || typeof p.time !== 'string' || typeof p.msg !== 'string'
+      || !isInt(p.firstSeq) || !isInt(p.lastSeq) || !isInt(p.pieces) || !isInt(p.bytes)
+      || (p.dropped !== undefined && !isInt(p.dropped))) return 'pending entry';
+  }
+  return null;
 }
 
 export class Tracker {
@@ -141,47 +190,61 @@ export class Tracker {
     else if (e.seq <= this.seq) {
       return [{ source: e.source, out: null, apply: () => { this.duplicates++; } }];
     }
-    else if (e.seq > this.seq + 1 && this.seq >= 0) {
+    else if (e.seq > this.seq + 1 && this.seq >= 0 && !this.opts.filtered) {
       const gap: GapRecord = { type: 'gap', from: this.seq + 1, to: e.seq - 1, count: e.seq - 1 - this.seq, reason: 'evicted' };
       steps.push(...this.cutAll(), this.gapStep(gap, 'memlogd skipped these without a gap record'));
       steps.push({ source: e.source, out: null, apply: () => { this.unreported += gap.count; } });
     }
     const src = e.source;
-    const bytes = e.msg.length;
     // Plan against the pending state as the previous steps will leave it (they only cut pendings).
     const willCut = steps.length > 0;
     const p = willCut ? undefined : this.pending.get(src);
-    if (p && p.bytes + bytes > this.opts.maxLineBytes) {
+    const max = this.opts.maxLineBytes;
+    if (this.opts.overflow === 'drop') return [...steps, ...this.pieceSteps(e, p, this.fit(e.msg, max - (p?.bytes ?? 0)))];
+    if (p && p.bytes + e.msg.length > max) {
       steps.push(this.cutStep(p));
-      return [...steps, ...this.pieceSteps(e, undefined)];
+      return [...steps, ...this.pieceSteps(e, undefined, e.msg)];
     }
-    return [...steps, ...this.pieceSteps(e, p)];
+    return [...steps, ...this.pieceSteps(e, p, e.msg)];
   }
 
-  private pieceSteps(e: V2Entry, p: Pending | undefined): Step[] {
+  /** msg cut to at most room UTF-16 units, never inside a surrogate pair. */
+  private fit(msg: string, room: number): string {
+    if (msg.length <= room) return msg;
+    if (room <= 0) return '';
+    const c = msg.charCodeAt(room - 1);
+    return msg.slice(0, c >= 0xd800 && c <= 0xdbff ? room - 1 : room);
+  }
+
+  /** The steps of one piece; kept is the part of e.msg the line keeps (all of it unless dropping). */
+  private pieceSteps(e: V2Entry, p: Pending | undefined, kept: string): Step[] {
     const src = e.source;
+    const dropped = (p?.dropped ?? 0) + (kept === e.msg ? 0 : Buffer.byteLength(e.msg) - Buffer.byteLength(kept));
     if (e.partial) {
       return [{
         source: src, out: null,
         apply: () => {
           const cur = this.pending.get(src);
           if (cur) {
-            cur.msg += e.msg;
-            cur.bytes += e.msg.length;
+            cur.msg += kept;
+            cur.bytes += kept.length;
             cur.lastSeq = e.seq;
             cur.pieces++;
           } else {
-            this.pending.set(src, {
-              source: src, time: e.time, firstSeq: e.seq, lastSeq: e.seq, pieces: 1, msg: e.msg, bytes: e.msg.length, severity: e.severity, facility: e.facility,
-            });
+            this.pending.set(src, { source: src, time: e.time, firstSeq: e.seq, lastSeq: e.seq, pieces: 1, msg: kept, bytes: kept.length, ...levels(e) });
           }
+          if (dropped > 0) this.pending.get(src)!.dropped = dropped;
           this.seq = e.seq;
         },
       }];
     }
     const line: Line = p
-      ? { source: src, time: p.time, msg: p.msg + e.msg, firstSeq: p.firstSeq, lastSeq: e.seq, pieces: p.pieces + 1, severity: p.severity, facility: p.facility }
-      : { source: src, time: e.time, msg: e.msg, firstSeq: e.seq, lastSeq: e.seq, pieces: 1, severity: e.severity, facility: e.facility };
+      ? { source: src, time: p.time, msg: p.msg + kept, firstSeq: p.firstSeq, lastSeq: e.seq, pieces: p.pieces + 1, ...levels(p) }
+      : { source: src, time: e.time, msg: kept, firstSeq: e.seq, lastSeq: e.seq, pieces: 1, ...levels(e) };
+    if (dropped > 0) {
+      line.cut = true;
+      line.dropped = dropped;
+    }
     return [{
       source: src, out: { kind: 'line', line },
       apply: () => {
@@ -204,7 +267,7 @@ export class Tracker {
 
   /** The end of a dump: everything before next was sent or reported. */
   end(next: number): Step[] {
-    if (next - 1 > this.seq && this.seq >= 0) {
+    if (next - 1 > this.seq && this.seq >= 0 && !this.opts.filtered) {
       const gap: GapRecord = { type: 'gap', from: this.seq + 1, to: next - 1, count: next - 1 - this.seq, reason: 'evicted' };
       return [...this.cutAll(), this.gapStep(gap, 'memlogd skipped these without a gap record')];
     }
@@ -238,9 +301,8 @@ export class Tracker {
   }
 
   private cutStep(p: Pending): Step {
-    const line: Line = {
-      source: p.source, time: p.time, msg: p.msg, firstSeq: p.firstSeq, lastSeq: p.lastSeq, pieces: p.pieces, cut: true, severity: p.severity, facility: p.facility,
-    };
+    const line: Line = { source: p.source, time: p.time, msg: p.msg, firstSeq: p.firstSeq, lastSeq: p.lastSeq, pieces: p.pieces, cut: true, ...levels(p) };
+    if (p.dropped) line.dropped = p.dropped;
     return { source: p.source, out: { kind: 'line', line }, apply: () => { this.pending.delete(p.source); } };
   }
 
@@ -248,4 +310,13 @@ export class Tracker {
   private cutAll(): Step[] {
     return [...this.pending.values()].map((p) => this.cutStep(p));
   }
+}
+
+/** The severity and facility fields of an entry or pending line, where present. */
+function levels(x: { severity?: number; facility?: number }): { severity?: number; facility?: number } {
+  if (x.severity === undefined && x.facility === undefined) return {};
+  const o: { severity?: number; facility?: number } = {};
+  if (x.severity !== undefined) o.severity = x.severity;
+  if (x.facility !== undefined) o.facility = x.facility;
+  return o;
 }
