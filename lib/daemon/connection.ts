@@ -16,8 +16,8 @@ const LINGER_MS = 2000;
 /** What a connection asks of the query server. */
 export interface ConnectionHost {
   readonly handshakeTimeoutMs: number;
-  /** Records one of memlogd's own events. */
-  log(msg: string): void;
+  /** Records one of memlogd's own events: a note about a client (`who`), rate-limited per kind. */
+  log(msg: string, kind?: string, who?: string): void;
   /** Is this peer allowed to query? (The host logs a refusal.) */
   allowed(conn: Connection): boolean;
   /** A v1 mode byte: its reader, or null to close the connection (an unknown mode). */
@@ -109,7 +109,7 @@ export class Connection implements Sink {
     this.poll = native.pollStart(this.fd, this.events || native.POLL_READABLE, (status, ev) => this.ready(status, ev));
     if (this.reqLen >= 0 && !this.reader) {
       this.timer = setTimeout(() => {
-        this.host.log('query client sent no request in time; disconnected');
+        this.host.log(`query client pid ${this.pid} uid ${this.uid} sent no request in time; disconnected`, 'query-timeout', this.who());
         this.close();
       }, this.host.handshakeTimeoutMs);
     } else if (this.closingText?.length === 0) this.timer = setTimeout(() => this.close(), LINGER_MS);
@@ -195,6 +195,11 @@ export class Connection implements Sink {
     }
   }
 
+  /** The client, as notes name it. */
+  who(): string {
+    return `pid ${this.pid} uid ${this.uid}`;
+  }
+
   /** The request is complete: stop the handshake timer, ignore further input. */
   private answered(): void {
     if (this.timer) clearTimeout(this.timer);
@@ -209,7 +214,7 @@ export class Connection implements Sink {
 
   private refuse(code: string, message: string): void {
     this.answered();
-    this.host.log(`query client pid ${this.pid} uid ${this.uid} refused: ${code}: ${message}`);
+    this.host.log(`query client pid ${this.pid} uid ${this.uid} refused: ${code}: ${message}`, 'query-refused', this.who());
     this.finalText(encodeError(code, message) + '\n');
   }
 

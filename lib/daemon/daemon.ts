@@ -14,8 +14,11 @@ import { streamOf } from '../protocol/v1.js';
 import { formatTime, formatTimeSec } from '../protocol/time.js';
 import { WallClock } from './clock.js';
 import { splitMessage } from './framing.js';
+import { atFdLimit, fdUsage, outOfFds, SpareFd } from './fds.js';
 import { classify, Input, type InputContext } from './input.js';
+import { NoteLimiter } from './notes.js';
 import { parseLevelPrefix, type LevelPrefix, type PriorityPolicy } from './priority.js';
+import { ReadySet } from './ready-set.js';
 import { LogSocket, type Datagram } from './log-socket.js';
 import { SyslogInput, type SyslogState } from './syslog-input.js';
 import { QueryServer } from './query-server.js';
@@ -68,6 +71,9 @@ export function defaultAllowedUids(): number[] {
  * stats and readers refer to them by id), so a sender inventing endless names must hit a bound.
  */
 export const MAX_SOURCES = 65536;
+
+/** The reserved source name, as it arrives in a datagram. */
+const SELF_NAME = Buffer.from(SELF_SOURCE);
 
 /** memlogd's defaults (lib/protocol/constants.ts owns them). */
 export const DEFAULTS: DaemonOptions = DAEMON_DEFAULTS;
@@ -138,6 +144,10 @@ export class Daemon {
   /** The supervisor's side of things: duplicates of our source fds (null: no supervisor). */
   private holder: Holder | null = null;
   private readonly levelPrefix: LevelPrefix[];
+  /** memlogd's notes about senders and clients, rate-limited (the daemon's own events are not). */
+  private readonly notes = new NoteLimiter((m) => this.log(m));
+  /** Set while memlogd is out of fds: hand-offs that lost fds meanwhile. */
+  private fdShortage: { handoffs: number; sources: Set<string> } | null = null;
 
   /** restored: what a predecessor handed over in a graceful restart (restart.ts). */
   private constructor(readonly opts: DaemonOptions, restored?: Restored) {
@@ -155,7 +165,8 @@ export class Daemon {
     };
     this.allowLog = new Set(opts.allowLogUids ?? defaultAllowedUids());
     this.query = new QueryServer(this.store, {
-      log: (m) => this.log(m), now, handshakeTimeoutMs: opts.handshakeTimeoutMs, instance: this.instance,
+      log: (m, kind, who) => (kind === undefined ? this.log(m) : this.note(kind, who ?? '', m)), now,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs, instance: this.instance,
       allowUids: new Set(opts.allowQueryUids ?? defaultAllowedUids()), stats: () => this.stats(),
     });
     this.ctx = {
@@ -163,7 +174,9 @@ export class Daemon {
       clock: this.clock,
       maxLineLen: opts.maxLineLen,
       onIngest: () => this.query.notify(),
-      log: (m) => this.log(m),
+      note: (kind, source, m) => this.note(kind, source, m),
+      spare: new SpareFd(),
+      ready: new ReadySet((err) => this.log(`reading inputs: ${err.message}`)),
       priorityOf: (src) => this.priorityOf(src),
     };
     this.levelPrefix = (opts.levelPrefix ?? DAEMON_DEFAULTS.levelPrefix).map(parseLevelPrefix);
@@ -193,7 +206,7 @@ export class Daemon {
     d.bound.push(log, query);
     d.logSocket = new LogSocket(log.fd, (x) => d.datagram(x), (err) => d.log(`logging socket error: ${err.message}`));
     if (h.syslogFd !== undefined) d.startSyslog(adoptSocket('dgram', h.syslogFd), restored.syslog);
-    for (const i of h.inputs) d.addInput(i.fd, i.kind, i.src, i.carry, i.holdId);
+    for (const i of h.inputs) d.addInput(i.fd, Daemon.rekind(i.fd, i.kind), i.src, i.carry, i.holdId);
     d.query.adoptConnections(h.connections);
     d.logSocket.start();
     d.query.listen(query.fd);
@@ -261,7 +274,7 @@ export class Daemon {
     for (const i of inputs) {
       const src = this.store.source(i.name);
       try {
-        this.addInput(i.fd, i.kind, src, undefined, i.id);
+        this.addInput(i.fd, Daemon.rekind(i.fd, i.kind), src, undefined, i.id);
       } catch (err) {
         closeAll([i.fd]);
         this.log(`could not take up fd for source ${JSON.stringify(i.name.toString())} again: ${(err as Error).message}`);
@@ -277,6 +290,7 @@ export class Daemon {
     const o = this.opts;
     if (o.supervisorFd !== undefined) this.attachSupervisor(o.supervisorFd);
     this.log('memlogd started');
+    this.ctx.spare.refill();
     const log = o.fdLog !== undefined
       ? adoptSocket('dgram', o.fdLog)
       : bindSocket('dgram', o.socketLog, o.socketLogMode ?? DEFAULT_LOG_SOCKET_MODE, o.socketGroup);
@@ -305,7 +319,7 @@ export class Daemon {
     this.syslog = new SyslogInput(b.fd, {
       store: this.store, clock: this.clock, maxLineLen: this.opts.maxLineLen, maxSources: MAX_SOURCES,
       identsPerUid: this.opts.syslogIdentsPerUid ?? DAEMON_DEFAULTS.syslogIdentsPerUid,
-      onIngest: this.ctx.onIngest, log: (m) => this.log(m),
+      onIngest: this.ctx.onIngest, log: (m, kind, who) => (kind === undefined ? this.log(m) : this.note(kind, who ?? '', m)),
       sentBy: (src, pid, uid) => {
         const o = this.owner(src);
         o.pid = pid;
@@ -329,17 +343,23 @@ export class Daemon {
     }
   }
 
+  /** A note about a sender (`who`), rate-limited per kind and sender (notes.ts). */
+  private note(kind: string, who: string, msg: string): void {
+    this.notes.note(kind, who, msg);
+  }
+
   private datagram(d: Datagram): void {
     const label = JSON.stringify(d.name.toString());
     const who = `pid ${d.pid} uid ${d.uid}`;
     if (d.nameLength > MAX_NAME_LEN) {
       closeAll(d.fds);
-      this.log(`refused datagram from ${who}: name of ${d.nameLength} bytes is longer than ${MAX_NAME_LEN}`);
+      this.note('name-too-long', who, `refused datagram from ${who}: name of ${d.nameLength} bytes is longer than ${MAX_NAME_LEN}`);
       return;
     }
-    if (d.fdsTruncated) this.log(`datagram for source ${label} from ${who} had more fds than fit; the kernel dropped the rest`);
+    if (d.fdsTruncated) this.truncated(d, label, who);
+    else if (this.fdShortage) this.fdsRecovered();
     if (d.fds.length === 0) {
-      this.log(`datagram for source ${label} from ${who} carried no fds; nothing to read`);
+      if (!d.fdsTruncated) this.note('no-fds', who, `datagram for source ${label} from ${who} carried no fds; nothing to read`);
       return;
     }
     if (this.closing) {
@@ -348,17 +368,24 @@ export class Daemon {
     }
     if (!this.allowLog.has(d.uid)) {
       closeAll(d.fds);
-      this.log(`refused ${d.fds.length} fd(s) for source ${label} from ${who}: not in --allow-log-uid`);
+      this.note('not-allowed', who, `refused ${d.fds.length} fd(s) for source ${label} from ${who}: not in --allow-log-uid`);
+      return;
+    }
+    if (d.name.equals(SELF_NAME)) {
+      closeAll(d.fds);
+      this.note('reserved-name', who, `refused ${d.fds.length} fd(s) for source ${label} from ${who}: the name is reserved ` +
+        'for memlogd\'s own notes');
       return;
     }
     if (d.name.subarray(0, SYSLOG_PREFIX.length).equals(SYSLOG_PREFIX)) {
       closeAll(d.fds);
-      this.log(`refused ${d.fds.length} fd(s) for source ${label} from ${who}: names starting ${JSON.stringify(SYSLOG_SOURCE_PREFIX)} are the syslog socket's`);
+      this.note('reserved-name', who, `refused ${d.fds.length} fd(s) for source ${label} from ${who}: names starting ` +
+        `${JSON.stringify(SYSLOG_SOURCE_PREFIX)} are the syslog socket's`);
       return;
     }
     if (this.store.sources.length >= MAX_SOURCES && !this.store.hasSource(d.name)) {
       closeAll(d.fds);
-      this.log(`refused fd(s) for new source ${label} from ${who}: already tracking ${MAX_SOURCES} sources`);
+      this.note('too-many-sources', who, `refused fd(s) for new source ${label} from ${who}: already tracking ${MAX_SOURCES} sources`);
       return;
     }
     const src = this.store.source(d.name);
@@ -369,38 +396,80 @@ export class Daemon {
       const kind = classify(fd);
       if (typeof kind === 'object') {
         closeAll([fd]);
-        this.log(`refused fd for source ${label} from ${who}: ${kind.refused}`);
+        this.note('bad-fd', who, `refused fd for source ${label} from ${who}: ${kind.refused}`);
         continue;
       }
       try {
         this.addInput(fd, kind, src);
       } catch (err) {
         closeAll([fd]);
-        this.log(`refused fd for source ${label} from ${who}: ${(err as Error).message}`);
+        if (outOfFds(err)) this.lostToFdLimit(label, who, `could not reopen its pipe (${(err as NodeJS.ErrnoException).code})`);
+        else this.note('bad-fd', who, `refused fd for source ${label} from ${who}: ${(err as Error).message}`);
       }
     }
   }
 
+  /** One Input for all (a closure per Input cost ~100 bytes): its fd is closed, the source has one fd fewer. */
+  private readonly inputClosed = (i: Input): void => {
+    this.inputs.delete(i);
+    this.owner(i.src).fds--;
+    if (!i.handedOver) this.holder?.release(i.holdId);
+    if (this.fdShortage && !atFdLimit()) this.fdsRecovered();
+  };
+
+  /**
+   * The kernel set MSG_CTRUNC: it could not install every fd of this hand-off. At memlogd's own
+   * fd limit that is memlogd's doing, not the sender's, and the fds that did not fit are gone.
+   */
+  private truncated(d: Datagram, label: string, who: string): void {
+    if (atFdLimit()) {
+      this.lostToFdLimit(label, who, d.fds.length === 0 ? 'lost all its fds' : `lost fds (${d.fds.length} arrived)`);
+    } else {
+      this.note('fds-truncated', who, `datagram for source ${label} from ${who} had more fds than fit; the kernel dropped the rest`);
+    }
+  }
+
+  /** A hand-off lost fds because memlogd has none left: say so, count it until they come back. */
+  private lostToFdLimit(label: string, who: string, what: string): void {
+    const first = !this.fdShortage;
+    const s = (this.fdShortage ??= { handoffs: 0, sources: new Set<string>() });
+    s.handoffs++;
+    s.sources.add(label);
+    const msg = `memlogd is out of file descriptors (${fdUsage(this.ctx.spare)}): a hand-off for source ${label} from ${who} ${what}; ` +
+      'it reads again once fds are closed';
+    if (first) this.log(msg);
+    else this.note('out-of-fds', 'memlogd', msg);
+  }
+
+  /** memlogd can open fds again after running out: how much was lost meanwhile. */
+  private fdsRecovered(): void {
+    const s = this.fdShortage!;
+    this.fdShortage = null;
+    this.log(`memlogd has file descriptors again (${fdUsage(this.ctx.spare)}); while it was out of them, ${s.handoffs} hand-off(s) ` +
+      `for ${s.sources.size} source(s) lost at least one fd each`);
+  }
+
   /**
    * Reads fd into the store as source src (carry: an unfinished line a predecessor read; holdId:
-   * the supervisor holds a duplicate already).
+   * the supervisor holds a duplicate already). Throws, leaving fd to the caller, if it cannot.
    */
-  private addInput(fd: number, kind: 'file' | 'stream', src: number, carry?: Buffer, holdId?: number): void {
-    const info = this.owner(src);
-    const input = new Input(fd, kind, src, this.ctx, (i) => {
-      this.inputs.delete(i);
-      info.fds--;
-      if (!i.handedOver) this.holder?.release(i.holdId);
-    }, carry);
-    input.holdId = holdId ?? this.holder?.hold(fd, this.store.sources[src].name, kind) ?? 0;
+  private addInput(fd: number, kind: 'file' | 'pipe' | 'socket', src: number, carry?: Buffer, holdId?: number): void {
+    const input = new Input(fd, kind, src, this.ctx, this.inputClosed, carry);
+    // what memlogd reads (its own description of a pipe) is what the supervisor keeps
+    input.holdId = holdId ?? this.holder?.hold(input.fd, this.store.sources[src].name, input.kind) ?? 0;
     this.inputs.add(input);
-    info.fds++;
+    this.owner(src).fds++;
+  }
+
+  /** How to read an fd handed back as a 'file' or a 'stream' (graceful restart, after a crash). */
+  private static rekind(fd: number, kind: 'file' | 'stream'): 'file' | 'pipe' | 'socket' {
+    return kind === 'file' ? 'file' : classify(fd) === 'socket' ? 'socket' : 'pipe';
   }
 
   /** A source's priority policy: its stream's default, and whether its lines may say with `<N>`. */
   private priorityOf(src: number): PriorityPolicy {
     const name = this.store.sources[src].name.toString('utf8');
-    const lp = this.levelPrefix.find((x) => x.glob.test(name));
+    const lp = this.levelPrefix.find((x) => x.glob.matches(name));
     return { pri: packPri(streamSeverity(streamOf(name)), lp ? lp.facility : null), prefix: lp !== undefined };
   }
 
@@ -439,6 +508,9 @@ export class Daemon {
       this.logSocket?.close();
       this.syslog?.close();
       for (const i of [...this.inputs]) i.close();
+      this.ctx.spare.release();
+      this.ctx.ready.close();
+      this.notes.flush();
       await this.query.close();
       for (const b of this.bound) unlinkIfOurs(b);
       if (this.syslogBound) unlinkIfOurs(this.syslogBound);

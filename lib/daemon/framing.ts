@@ -24,6 +24,9 @@ const STARTS = new Int32Array(BATCH_LINES);
 const ENDS = new Int32Array(BATCH_LINES);
 const FLAGS = new Uint8Array(BATCH_LINES);
 
+/** The carry of every framer that has not needed one yet (an empty Buffer is ~100 bytes each). */
+const NO_CARRY = Buffer.alloc(0);
+
 const NL = 0x0a;
 const CR = 0x0d;
 
@@ -44,23 +47,42 @@ export function cutPoint(buf: Uint8Array, start: number, limit: number): number 
 }
 
 export class LineFramer {
-  private carry: Buffer;
+  private carry = NO_CARRY;
   private carryLen = 0;
   // Pending batch of lines inside the current chunk (only with a BatchSink), in STARTS/ENDS/FLAGS.
   private batchBuf: Buffer | null = null;
   private n = 0;
 
-  constructor(private readonly maxLineLen: number, private readonly sink: LineSink,
+  /**
+   * Lines go to `sink` (and, batched, to `batchSink`), or to a subclass's deliver() and
+   * deliverBatch(): memlogd's inputs are framers themselves, so that an idle source costs no
+   * framer object and no closures (lib/daemon/input.ts).
+   */
+  constructor(private readonly maxLineLen: number, private readonly sink?: LineSink,
     private readonly batchSink?: BatchSink) {
     if (!Number.isInteger(maxLineLen) || maxLineLen < 8) throw new RangeError(`maxLineLen must be an integer >= 8, got ${maxLineLen}`);
-    this.carry = Buffer.allocUnsafe(0);
+  }
+
+  /** Receives one line or piece (see LineSink). */
+  protected deliver(buf: Buffer, start: number, end: number, flags: number): void {
+    this.sink!(buf, start, end, flags);
+  }
+
+  /** Receives the lines wholly inside a chunk (see BatchSink); called only if `batching`. */
+  protected deliverBatch(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, n: number): void {
+    this.batchSink!(buf, starts, ends, flags, n);
+  }
+
+  /** Whether lines wholly inside a pushed chunk go out in batches. */
+  protected get batching(): boolean {
+    return this.batchSink !== undefined;
   }
 
   /** One line or piece, batched when it lies in the chunk being pushed, else delivered at once. */
   private emit(buf: Buffer, start: number, end: number, flags: number): void {
-    if (!this.batchSink || buf === this.carry) {
+    if (!this.batching || buf === this.carry) {
       this.flush();
-      this.sink(buf, start, end, flags);
+      this.deliver(buf, start, end, flags);
       return;
     }
     if (this.n === BATCH_LINES || (this.batchBuf !== null && this.batchBuf !== buf)) this.flush();
@@ -77,7 +99,7 @@ export class LineFramer {
     this.n = 0;
     const buf = this.batchBuf!;
     this.batchBuf = null;
-    this.batchSink!(buf, STARTS, ENDS, FLAGS, n);
+    this.deliverBatch(buf, STARTS, ENDS, FLAGS, n);
   }
 
   /** Bytes held back waiting for the end of their line. */

@@ -5,7 +5,7 @@
 
 import { parsePri } from '../protocol/syslog.js';
 import { UsageError } from '../protocol/errors.js';
-import { globToRegExp } from '../protocol/glob.js';
+import { compileGlob, type Glob } from '../protocol/glob.js';
 import { facilityOf, parseFacility, priOfPrefix } from '../protocol/severity.js';
 import { PARTIAL } from './framing.js';
 
@@ -55,7 +55,7 @@ export class LinePriority {
 
 /** A --level-prefix value: the sources it names, and the facility of their lines that give only a level. */
 export interface LevelPrefix {
-  glob: RegExp;
+  glob: Glob;
   facility: number | null;
 }
 
@@ -70,7 +70,7 @@ export function parseLevelPrefix(v: string): LevelPrefix {
     glob = v.slice(0, colon);
   }
   try {
-    return { glob: globToRegExp(glob), facility };
+    return { glob: compileGlob(glob), facility };
   } catch (err) {
     throw new UsageError(`--level-prefix ${JSON.stringify(v)}: ${(err as Error).message}`);
   }

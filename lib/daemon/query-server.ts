@@ -11,6 +11,7 @@
 import * as native from '../native/index.js';
 import { DAEMON_DEFAULTS, MODE_DUMP, MODE_DUMP_FOLLOW, MODE_FOLLOW, V1_MODE_NAMES } from '../protocol/constants.js';
 import { parseCursor } from '../protocol/cursor.js';
+import { ProtocolError } from '../protocol/errors.js';
 import type { DaemonStats, StatsRecord } from '../protocol/stats.js';
 import { parseTime } from '../protocol/time.js';
 import { encodeGap, encodeStart, encodeStats, parseRequest, type QueryRequest } from '../protocol/v2.js';
@@ -33,8 +34,11 @@ const READER_SNDBUF = 2 * 1024 * 1024;
 const EMFILE_BACKOFF_MS = 100;
 
 export interface QueryServerOptions {
-  /** Records one of memlogd's own events (source memlogd). */
-  log: (msg: string) => void;
+  /**
+   * Records one of memlogd's own events (source memlogd). With a kind, it is a note about `who`
+   * (a client, the query socket), rate-limited per kind and who.
+   */
+  log: (msg: string, kind?: string, who?: string) => void;
   /** Current time for gap records. */
   now: () => [number, number];
   handshakeTimeoutMs?: number;
@@ -69,8 +73,8 @@ export class QueryServer implements ConnectionHost, Retention {
     return min;
   }
 
-  log(msg: string): void {
-    this.opts.log(msg);
+  log(msg: string, kind?: string, who?: string): void {
+    this.opts.log(msg, kind, who);
   }
 
   /** Serves on an already bound and listening socket fd (owned from now on). */
@@ -93,7 +97,7 @@ export class QueryServer implements ConnectionHost, Retention {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EMFILE' || code === 'ENFILE') this.backOff(code);
-        else if (code !== 'ECONNABORTED' && code !== 'EINTR') this.opts.log(`query socket accept failed: ${code}`);
+        else if (code !== 'ECONNABORTED' && code !== 'EINTR') this.opts.log(`query socket accept failed: ${code}`, 'accept-failed', 'query socket');
         return;
       }
       if (fd === null) return;
@@ -107,7 +111,7 @@ export class QueryServer implements ConnectionHost, Retention {
   }
 
   private backOff(code: string): void {
-    this.opts.log(`query socket: out of file descriptors (${code}); not accepting for ${EMFILE_BACKOFF_MS} ms`);
+    this.opts.log(`query socket: out of file descriptors (${code}); not accepting for ${EMFILE_BACKOFF_MS} ms`, 'out-of-fds', 'query socket');
     if (this.listenPoll) native.pollStop(this.listenPoll);
     this.listenPoll = null;
     setTimeout(() => {
@@ -125,7 +129,7 @@ export class QueryServer implements ConnectionHost, Retention {
       case MODE_FOLLOW: from = st.nextSeq; until = Infinity; break;
       case MODE_DUMP_FOLLOW: from = st.oldestSeq; until = Infinity; break;
       default:
-        this.opts.log(`query client sent unknown mode byte ${mode}; disconnected`);
+        this.opts.log(`query client ${conn.who()} sent unknown mode byte ${mode}; disconnected`, 'query-unknown-mode', conn.who());
         return null;
     }
     return this.follow(conn, { fromSeq: from, untilSeq: until, mode: V1_MODE_NAMES[mode] });
@@ -167,7 +171,10 @@ export class QueryServer implements ConnectionHost, Retention {
     if (n === 0) return st.nextSeq;
     let found = 0;
     for (let p = st.end - 1; p >= st.start; p--) {
-      if (st.isDead(p) || (filter && !filter.matches(st, p))) continue;
+      if (st.isDead(p)) continue;
+      const hit = filter === null || filter.matches(st, p);
+      if (filter?.exhausted) throw new ProtocolError('ERR_QUERY_TOO_EXPENSIVE', Filter.EXHAUSTED_MESSAGE);
+      if (!hit) continue;
       if (++found === n) return st.seqs[p];
     }
     return st.oldestSeq;
@@ -230,7 +237,9 @@ export class QueryServer implements ConnectionHost, Retention {
   }
 
   private follow(conn: Connection, o: Omit<ReaderOptions, 'now'>): Reader {
-    const r = new Reader(this.store, this.names, conn, { ...o, now: this.opts.now, pid: conn.pid, uid: conn.uid });
+    const r = new Reader(this.store, this.names, conn, {
+      ...o, now: this.opts.now, pid: conn.pid, uid: conn.uid, log: (m) => this.opts.log(m, 'query-too-expensive', conn.who()),
+    });
     this.readers.add(r);
     return r;
   }
@@ -239,7 +248,7 @@ export class QueryServer implements ConnectionHost, Retention {
   allowed(conn: Connection): boolean {
     const allow = this.opts.allowUids;
     if (!allow || allow.has(conn.uid)) return true;
-    this.opts.log(`refused query client pid ${conn.pid} uid ${conn.uid}: not in --allow-query-uid`);
+    this.opts.log(`refused query client pid ${conn.pid} uid ${conn.uid}: not in --allow-query-uid`, 'query-not-allowed', conn.who());
     return false;
   }
 

@@ -9,10 +9,10 @@
 
 import { gapMessageV1 } from '../protocol/gap.js';
 import { V1Encoder } from '../protocol/v1.js';
-import { V2Encoder, encodeEnd, encodeGap, type GapReason } from '../protocol/v2.js';
+import { V2Encoder, encodeEnd, encodeError, encodeGap, type GapReason } from '../protocol/v2.js';
 import type { ReaderStats } from '../protocol/stats.js';
 import type { QueryRequest } from '../protocol/v2.js';
-import type { Filter } from './filter.js';
+import { Filter } from './filter.js';
 import type { NameCache } from './names.js';
 import type { Store } from './store.js';
 
@@ -54,6 +54,8 @@ export interface ReaderOptions {
   mode?: string;
   pid?: number;
   uid?: number;
+  /** Records one of memlogd's own events (a request ended for its cost). */
+  log?: (msg: string) => void;
   /** The v2 request (a successor rebuilds the filter from it). */
   request?: QueryRequest;
   /** Continue exactly where a predecessor's reader was (graceful restart). */
@@ -249,6 +251,7 @@ export class Reader {
         this.nextSeq = seq;
       }
       const wanted = filter === null || filter.matches(st, p);
+      if (filter?.exhausted) return this.endTooExpensive(out, o);
       // Evicted entries that were history when this reader came are holes in the store's view;
       // those that arrived while it was connected are still its to read while they are here.
       if (seq < joined && st.isDead(p)) {
@@ -288,6 +291,20 @@ export class Reader {
       o += out.write(encodeEnd(this.untilSeq) + '\n', o, 'latin1');
       this.endSent = true;
     }
+    return o;
+  }
+
+  /**
+   * The filter used up its time budget: an error record instead of an end record, and the
+   * request is complete. Everything else goes on; only this request pays for its filter.
+   */
+  private endTooExpensive(out: Buffer, o: number): number {
+    o = this.flushGap(out, o);
+    o += out.write(encodeError('ERR_QUERY_TOO_EXPENSIVE', Filter.EXHAUSTED_MESSAGE) + '\n', o, 'utf8');
+    this.untilSeq = this.nextSeq;
+    this.endSent = true;
+    this.opts.log?.(`query client pid ${this.opts.pid ?? -1} uid ${this.opts.uid ?? -1} (reader ${this.id}) ended: ` +
+      `ERR_QUERY_TOO_EXPENSIVE: ${Filter.EXHAUSTED_MESSAGE}`);
     return o;
   }
 

@@ -38,7 +38,7 @@ export interface SyslogContext {
   /** Source ids beyond which no new name is made (daemon.ts MAX_SOURCES). */
   maxSources: number;
   onIngest: () => void;
-  log: (msg: string) => void;
+  log: (msg: string, kind?: string, who?: string) => void;
   /** Records who sent to a source (kernel credentials). */
   sentBy: (src: number, pid: number, uid: number) => void;
 }
@@ -119,7 +119,8 @@ export class SyslogInput {
   private message(buf: Buffer, r: native.RecvResult): void {
     if (r.fds.length > 0) {
       for (const fd of r.fds) native.close(fd);
-      this.ctx.log(`syslog message from pid ${r.pid} uid ${r.uid} carried ${r.fds.length} fd(s): closed them (this socket takes text only)`);
+      this.ctx.log(`syslog message from pid ${r.pid} uid ${r.uid} carried ${r.fds.length} fd(s): closed them (this socket takes text only)`,
+        'syslog-fds', `pid ${r.pid} uid ${r.uid}`);
     }
     const end = Math.min(r.bytes, SYSLOG_MAX_DATAGRAM);
     const m = parseSyslog(buf, 0, end);
@@ -147,7 +148,7 @@ export class SyslogInput {
     this.framer.end();
     if (r.fullLength > SYSLOG_MAX_DATAGRAM) {
       this.ctx.log(`syslog message from pid ${r.pid} uid ${r.uid} (source ${JSON.stringify(name)}) was ${r.fullLength} bytes: ` +
-        `kept the first ${SYSLOG_MAX_DATAGRAM}, the kernel discarded the rest`);
+        `kept the first ${SYSLOG_MAX_DATAGRAM}, the kernel discarded the rest`, 'syslog-truncated', `pid ${r.pid} uid ${r.uid}`);
     }
   }
 
@@ -173,7 +174,8 @@ export class SyslogInput {
     if (known !== undefined) return known;
     const bytes = Buffer.from(name, 'utf8');
     if (this.ctx.store.sources.length >= this.ctx.maxSources && !this.ctx.store.hasSource(bytes)) {
-      this.ctx.log(`dropped a syslog message from pid ${r.pid} uid ${r.uid} for new source ${JSON.stringify(name)}: already tracking ${this.ctx.maxSources} sources`);
+      this.ctx.log(`dropped a syslog message from pid ${r.pid} uid ${r.uid} for new source ${JSON.stringify(name)}: already tracking ${this.ctx.maxSources} sources`,
+        'too-many-sources', `pid ${r.pid} uid ${r.uid}`);
       return -1;
     }
     const src = this.ctx.store.source(bytes);

@@ -2,7 +2,7 @@
 // The scheme is the transport, the query holds this destination's filters and options. Pure.
 
 import { ProtocolError } from '../protocol/errors.js';
-import { globToRegExp } from '../protocol/glob.js';
+import { compileGlob } from '../protocol/glob.js';
 import { parseFacility, parseSeverity } from '../protocol/severity.js';
 import type { Stream } from '../protocol/v2.js';
 import {
@@ -100,7 +100,7 @@ export function parseDestination(text: string, d: DestinationDefaults): Destinat
   const exclude = q.getAll('exclude');
   for (const g of [...sources, ...exclude]) {
     try {
-      globToRegExp(g);
+      compileGlob(g);
     } catch (err) {
       throw bad((err as ProtocolError).message);
     }

@@ -2,9 +2,10 @@
 // relative times are computed. Pure: no sockets, no files.
 
 import type { Writable } from 'node:stream';
+import { MAX_GREP_CHARS } from '../protocol/constants.js';
 import { parseCursor } from '../protocol/cursor.js';
 import { UsageError } from '../protocol/errors.js';
-import { globToRegExp } from '../protocol/glob.js';
+import { compileGlob } from '../protocol/glob.js';
 import { parseSeverityRange } from '../protocol/severity.js';
 import { formatTime, formatTimeMs, parseTime } from '../protocol/time.js';
 import type { QueryMode, QueryRequest } from '../protocol/v2.js';
@@ -128,7 +129,7 @@ export function buildRequest(o: LogreadOptions, nowMs: number, after = o.after):
     if (!globs?.length) continue;
     for (const g of globs) {
       try {
-        globToRegExp(g);
+        compileGlob(g);
       } catch (err) {
         throw new UsageError(`${flagName(k)}: ${(err as Error).message}`);
       }
@@ -156,8 +157,10 @@ export function buildRequest(o: LogreadOptions, nowMs: number, after = o.after):
     r.tail = o.tail;
   }
   if (o.grep !== undefined) {
+    if (o.grep.length > MAX_GREP_CHARS) throw new UsageError(`--grep: the pattern is ${o.grep.length} characters long, memlogd accepts at most ${MAX_GREP_CHARS}`);
+    // what memlogd runs: JavaScript syntax without the u flag (see docs/protocol.md)
     try {
-      new RegExp(o.grep, 'u');
+      new RegExp(o.grep);
     } catch (err) {
       throw new UsageError(`--grep: ${(err as Error).message}`);
     }

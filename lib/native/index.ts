@@ -74,6 +74,12 @@ export interface NativeBinding {
   clockGettime(id: number): [number, number] | number;
   dup(fd: number): number;
   mkfifo(path: string, mode: number): number;
+  recv(fd: number, buf: Buffer, offset: number, length: number): number;
+  sockInfo(fd: number): [number, number] | number;
+  pollNow(fd: number, events: number): number;
+  epollCreate(): number;
+  epollCtl(epfd: number, op: number, fd: number, events: number, token: number): number;
+  epollWait(epfd: number, tokens: Int32Array): number;
 }
 
 const ADDON = join('build', 'Release', 'memlogd_native.node');
@@ -280,6 +286,51 @@ export function read(fd: number, buf: Buffer, offset = 0, length = buf.length - 
   const r = addon().read(fd, buf, offset, length);
   if (r === EAGAIN || r === EWOULDBLOCK) return null;
   return check(r, 'read');
+}
+
+/**
+ * One recv(2) with MSG_DONTWAIT into buf[offset, offset + length): the bytes received, 0 at end of
+ * stream, null when nothing is ready. Never blocks, even when the socket's file description was
+ * made blocking by someone who shares it.
+ */
+export function recv(fd: number, buf: Buffer, offset = 0, length = buf.length - offset): number | null {
+  const r = addon().recv(fd, buf, offset, length);
+  if (r === EAGAIN || r === EWOULDBLOCK) return null;
+  return check(r, 'recv');
+}
+
+/** A socket's SO_TYPE (SOCK_STREAM, SOCK_DGRAM, ...) and whether it is listening (SO_ACCEPTCONN). */
+export function sockInfo(fd: number): { type: number; listening: boolean } {
+  const [type, listening] = check(addon().sockInfo(fd), 'getsockopt');
+  return { type, listening: listening !== 0 };
+}
+
+/** poll(2) bits, for pollNow. */
+export const POLLIN = 0x1;
+export const POLLHUP = 0x10;
+
+/** The poll(2) state of fd now (revents for `events`, plus POLLHUP/POLLERR), without waiting. */
+export function pollNow(fd: number, events: number): number {
+  return check(addon().pollNow(fd, events), 'poll');
+}
+
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLLIN = 0x1;
+
+/** A new epoll set (close-on-exec): many fds behind one readiness, see epollWait. */
+export function epollCreate(): number {
+  return check(addon().epollCreate(), 'epoll_create1');
+}
+
+/** Adds (EPOLL_CTL_ADD) or removes (EPOLL_CTL_DEL) fd; epollWait reports it by token. */
+export function epollCtl(epfd: number, op: number, fd: number, events: number, token: number): void {
+  check(addon().epollCtl(epfd, op, fd, events, token), 'epoll_ctl');
+}
+
+/** Writes the tokens of ready fds (at most tokens.length, 256) into tokens, without waiting; returns how many. */
+export function epollWait(epfd: number, tokens: Int32Array): number {
+  return check(addon().epollWait(epfd, tokens), 'epoll_wait');
 }
 
 export const CLOCK_REALTIME = 0;

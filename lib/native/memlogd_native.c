@@ -3,8 +3,9 @@
  *
  * Node's `net` cannot do SOCK_DGRAM unix sockets, SCM_RIGHTS fd passing,
  * SO_PASSCRED/SCM_CREDENTIALS or SO_PEERCRED, so this addon wraps exactly
- * those syscalls, plus a non-blocking read() for fds Node will not read on its
- * event loop (/dev/kmsg) and clock_gettime, and nothing more. There is no policy
+ * those syscalls, plus non-blocking read()/recv() for the fds memlogd reads on its
+ * event loop (received pipes and sockets, /dev/kmsg), socket and poll state, and
+ * clock_gettime, and nothing more. There is no policy
  * here: the TypeScript side (lib/native/index.ts) decides what an error means.
  *
  * Conventions for every export:
@@ -22,10 +23,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -436,34 +439,90 @@ static napi_value js_peerCred(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* [a, b] as a JS array. */
+static napi_value int_pair(napi_env env, int64_t a, int64_t b) {
+  napi_value arr;
+  NAPI(napi_create_array_with_length(env, 2, &arr));
+  NAPI(napi_set_element(env, arr, 0, num(env, a)));
+  NAPI(napi_set_element(env, arr, 1, num(env, b)));
+  return arr;
+}
+
 static napi_value js_fdFlags(napi_env env, napi_callback_info info) {
   FD_ARGS();
   int fdfl = fcntl(fd, F_GETFD);
   if (fdfl < 0) return neg_errno(env);
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0) return neg_errno(env);
-  napi_value arr;
-  NAPI(napi_create_array_with_length(env, 2, &arr));
-  NAPI(napi_set_element(env, arr, 0, num(env, fdfl)));
-  NAPI(napi_set_element(env, arr, 1, num(env, fl)));
-  return arr;
+  return int_pair(env, fdfl, fl);
+}
+
+/* The (fd, buf, offset, length) arguments of read and recv: 1 with fd and the span
+ * buf[offset, offset+length); 0 when that span is not inside buf; -1 with an exception pending
+ * (a wrong argument type). */
+static int arg_span(napi_env env, napi_callback_info info, int32_t *fd, char **span, size_t *length) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) { throw_napi_failure(env); return -1; }
+  void *data = NULL;
+  size_t len = 0;
+  int32_t offset, n;
+  if (!arg_int(env, argv[0], "fd must be a number", fd) ||
+      !arg_buffer(env, argv[1], "buf must be a Buffer", &data, &len) ||
+      !arg_int(env, argv[2], "offset must be a number", &offset) ||
+      !arg_int(env, argv[3], "length must be a number", &n)) return -1;
+  if (offset < 0 || n < 0 || (size_t)offset + (size_t)n > len) return 0;
+  *span = (char *)data + offset;
+  *length = (size_t)n;
+  return 1;
 }
 
 /* read(fd, buf, offset, length) -> bytes read (0 at end of file) | -errno. One read(2) into
  * buf[offset, offset+length). For fds Node cannot read without a thread-pool thread or a
  * stream it refuses: a character device such as /dev/kmsg, whose ABI is one record per read
- * (-EINVAL if the buffer is too small, -EPIPE when records were overwritten), polled for
- * readiness with pollStart. The fd should be non-blocking: a blocking one blocks the loop. */
-static napi_value js_read(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  ARG_INT(0, fd, "fd must be a number");
-  void *data = NULL;
-  size_t len = 0;
-  if (!arg_buffer(env, argv[1], "buf must be a Buffer", &data, &len)) return NULL;
-  ARG_INT(2, offset, "offset must be a number");
-  ARG_INT(3, length, "length must be a number");
-  if (offset < 0 || length < 0 || (size_t)offset + (size_t)length > len) return num(env, -EINVAL);
-  return rc_or_errno(env, RETRY(read(fd, (char *)data + offset, (size_t)length)));
+ * (-EINVAL if the buffer is too small, -EPIPE when records were overwritten), and the pipes
+ * memlogd reopens for itself; polled for readiness with pollStart. The fd must be
+ * non-blocking, in a file description nobody else can change: a blocking one blocks the loop. */
+/* read and recv below: the same arguments, checks and result. */
+static napi_value read_or_recv(napi_env env, napi_callback_info info, bool sock) {
+  int32_t fd;
+  char *span;
+  size_t length;
+  int ok = arg_span(env, info, &fd, &span, &length);
+  if (ok <= 0) return ok < 0 ? NULL : num(env, -EINVAL);
+  return rc_or_errno(env, sock ? RETRY(recv(fd, span, length, MSG_DONTWAIT)) : RETRY(read(fd, span, length)));
+}
+
+static napi_value js_read(napi_env env, napi_callback_info info) { return read_or_recv(env, info, false); }
+
+/* recv(fd, buf, offset, length) -> bytes received (0 at end of stream) | -errno. One recv(2)
+ * with MSG_DONTWAIT: it never blocks, whatever O_NONBLOCK says. A socket memlogd is handed
+ * shares its file description with the sender, who can clear O_NONBLOCK on it at any time;
+ * read() would then block the whole daemon, recv() with MSG_DONTWAIT cannot. No control
+ * buffer: fds a sender passes on the stream are closed by the kernel (MSG_CTRUNC). */
+static napi_value js_recv(napi_env env, napi_callback_info info) { return read_or_recv(env, info, true); }
+
+/* sockInfo(fd) -> [SO_TYPE, SO_ACCEPTCONN] | -errno (-ENOTSOCK for a non-socket). Lets memlogd
+ * refuse a listening socket (it would be held, and stay in LISTEN, until someone connects) and
+ * anything that is not a byte stream. */
+static napi_value js_sockInfo(napi_env env, napi_callback_info info) {
+  FD_ARGS();
+  int type = 0, listening = 0;
+  socklen_t len = sizeof(type);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return neg_errno(env);
+  len = sizeof(listening);
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) return neg_errno(env);
+  return int_pair(env, type, listening);
+}
+
+/* pollNow(fd, events) -> revents (POLLIN 1, POLLOUT 4, POLLERR 8, POLLHUP 16, ...) | -errno.
+ * poll(2) with a zero timeout: the state of fd right now, never waiting. */
+static napi_value js_pollNow(napi_env env, napi_callback_info info) {
+  FD_INT_ARGS(events);
+  struct pollfd p = { .fd = fd, .events = (short)events, .revents = 0 };
+  long rc = RETRY(poll(&p, 1, 0));
+  if (rc < 0) return neg_errno(env);
+  return num(env, p.revents);
 }
 
 /* clockGettime(id) -> [sec, nsec] | -errno. Node has Date.now() (milliseconds of
@@ -486,6 +545,60 @@ static napi_value js_clockGettime(napi_env env, napi_callback_info info) {
 static napi_value js_dup(napi_env env, napi_callback_info info) {
   FD_ARGS();
   return rc_or_errno(env, fcntl(fd, F_DUPFD_CLOEXEC, 0));
+}
+
+/* ---- many fds behind one readiness --------------------------------------- */
+
+/*
+ * An epoll set of memlogd's own, watched by ONE poll (pollStart on the epoll fd): a uv_poll per
+ * fd cost ~1.2 KB of memory each (the handle, its async context, references, cleanup hook),
+ * which for 10,000 idle sources was more than everything else they cost. Here an fd costs the
+ * kernel's epoll entry, and memlogd one slot in an array indexed by a token of its choosing.
+ * Level-triggered: an fd not drained is reported again.
+ */
+
+/* epollCreate() -> epoll fd (close-on-exec) | -errno */
+static napi_value js_epollCreate(napi_env env, napi_callback_info info) {
+  (void)info;
+  return rc_or_errno(env, epoll_create1(EPOLL_CLOEXEC));
+}
+
+/* epollCtl(epfd, op, fd, events, token) -> 0 | -errno. op: 1 add, 2 delete, 3 modify
+ * (EPOLL_CTL_*); events: EPOLLIN 1, EPOLLOUT 4; token: any int32, returned by epollWait. */
+static napi_value js_epollCtl(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  ARG_INT(0, epfd, "epfd must be a number");
+  ARG_INT(1, op, "op must be a number");
+  ARG_INT(2, fd, "fd must be a number");
+  ARG_INT(3, events, "events must be a number");
+  ARG_INT(4, token, "token must be a number");
+  struct epoll_event ev = { .events = (uint32_t)events, .data = { .u64 = 0 } };
+  ev.data.u32 = (uint32_t)token;
+  return rc_or_errno(env, epoll_ctl(epfd, op, fd, &ev));
+}
+
+/* epollWait(epfd, tokens) -> n | -errno: the tokens of up to tokens.length ready fds, written
+ * into the Int32Array `tokens`; never waits (the caller polls epfd for readiness). */
+static napi_value js_epollWait(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  ARG_INT(0, epfd, "epfd must be a number");
+  bool is = false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  if (napi_is_typedarray(env, argv[1], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_int32_array) {
+    type_error(env, "tokens must be an Int32Array");
+    return NULL;
+  }
+  struct epoll_event evs[256];
+  int max = length < 256 ? (int)length : 256;
+  if (max == 0) return num(env, -EINVAL);
+  long n = RETRY(epoll_wait(epfd, evs, max, 0));
+  if (n < 0) return neg_errno(env);
+  int32_t *out = data;
+  for (long i = 0; i < n; i++) out[i] = (int32_t)evs[i].data.u32;
+  return num(env, n);
 }
 
 /* ---- readiness through libuv ------------------------------------------- */
@@ -676,7 +789,8 @@ static napi_value init(napi_env env, napi_value exports) {
     FN(close), FN(setNonBlocking), FN(setCloexec), FN(setPassCred),
     FN(peerCred), FN(fdFlags), FN(pollStart), FN(pollStop), FN(pollUnref),
     FN(pollRef), FN(accept), FN(pollModify), FN(setSendBuffer), FN(shutdown),
-    FN(read), FN(clockGettime), FN(mkfifo), FN(dup),
+    FN(read), FN(clockGettime), FN(mkfifo), FN(dup), FN(recv), FN(sockInfo), FN(pollNow),
+    FN(epollCreate), FN(epollCtl), FN(epollWait),
   };
 #undef FN
   NAPI(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));

@@ -33,6 +33,14 @@ export const STDOUT_SUFFIX = '.out';
 
 /** Largest v2 request line (bytes, newline included). */
 export const MAX_REQUEST_BYTES = 64 * 1024;
+/**
+ * Longest v2 `grep` pattern (UTF-16 units). memlogd runs grep where a pattern can cost time
+ * only in proportion to its size (V8's linear-time engine, see lib/daemon/grep.ts), but that
+ * engine's cost per character of a message grows with the pattern: measured on the 2-core CI
+ * machine, a 246-character pattern built to be costly (`(?:a?a?a?a?a?a?a?a?){16}` repeated)
+ * took 0.54 s on one 1 KiB message, a 1014-character one 1.46 s. Real patterns are far shorter.
+ */
+export const MAX_GREP_CHARS = 256;
 /** First byte of a v2 request. */
 export const V2_REQUEST_BYTE = 0x7b; // {
 

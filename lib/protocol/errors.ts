@@ -15,6 +15,8 @@ export const ERR = {
   /** A v2 request memlogd refused as malformed. */
   BAD_REQUEST: 'ERR_BAD_REQUEST',
   REQUEST_TOO_LARGE: 'ERR_REQUEST_TOO_LARGE',
+  /** A request whose filter (grep, source globs) used more of memlogd's time than it may. */
+  QUERY_TOO_EXPENSIVE: 'ERR_QUERY_TOO_EXPENSIVE',
   /** The peer's uid is not in the allow-list. */
   ACCESS_DENIED: 'ERR_ACCESS_DENIED',
   /** A number outside what a bound allows (store sizes, line lengths). */
@@ -61,7 +63,7 @@ export class UsageError extends MemlogdError {
 
 /** A protocol error a client can branch on (also what the server sends in an error record). */
 export class ProtocolError extends MemlogdError {
-  declare readonly code: 'ERR_BAD_REQUEST' | 'ERR_REQUEST_TOO_LARGE' | 'ERR_ACCESS_DENIED' | 'ERR_MEMLOGD_PROTOCOL';
+  declare readonly code: 'ERR_BAD_REQUEST' | 'ERR_REQUEST_TOO_LARGE' | 'ERR_QUERY_TOO_EXPENSIVE' | 'ERR_ACCESS_DENIED' | 'ERR_MEMLOGD_PROTOCOL';
   constructor(code: ProtocolError['code'], message: string) {
     super(code, message);
     this.name = 'ProtocolError';

@@ -5,7 +5,7 @@
 import type { FastCopy } from '../wasm/fast-memory.js';
 import { ProtocolError } from './errors.js';
 import { parseCursor } from './cursor.js';
-import { globToRegExp } from './glob.js';
+import { compileGlob } from './glob.js';
 import { escapeJsonInto, jsonString, maxEscapedLength } from './json.js';
 import { facilityOf, packPri, priorityBounds, severityOf, streamSeverity } from './severity.js';
 import { readStats, type ReceivedStats, type StatsRecord } from './stats.js';
@@ -60,7 +60,7 @@ export function parseRequest(line: string): QueryRequest {
     const g = r[k];
     if (g === undefined) continue;
     if (!Array.isArray(g) || g.some((x) => typeof x !== 'string')) throw bad(`${k} must be an array of glob strings`);
-    for (const x of g as string[]) globToRegExp(x); // throws on a bad glob
+    for (const x of g as string[]) compileGlob(x); // throws on a bad glob
   }
   if (r.stream !== undefined && r.stream !== 'stdout' && r.stream !== 'stderr') throw bad('stream must be "stdout" or "stderr"');
   for (const k of ['since', 'until'] as const) {
@@ -70,8 +70,10 @@ export function parseRequest(line: string): QueryRequest {
   if (r.tail !== undefined && (typeof r.tail !== 'number' || !Number.isInteger(r.tail) || r.tail < 0)) throw bad('tail must be an integer >= 0');
   if (r.grep !== undefined) {
     if (typeof r.grep !== 'string') throw bad('grep must be a string');
+    // JavaScript syntax without the u flag: the daemon runs it in V8's linear-time engine, which
+    // has no Unicode mode (lib/daemon/grep.ts checks the rest)
     try {
-      new RegExp(r.grep, 'u');
+      new RegExp(r.grep);
     } catch (err) {
       throw bad(`grep is not a valid regular expression: ${(err as Error).message}`);
     }

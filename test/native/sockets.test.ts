@@ -44,7 +44,7 @@ describe('module surface', () => {
     for (const name of [
       'socketDgram', 'socketStream', 'bind', 'connect', 'listen', 'getsockname', 'recvmsg', 'sendmsg',
       'socketpair', 'pipe', 'close', 'setNonBlocking', 'setCloexec', 'setPassCred', 'peerCred', 'fdFlags',
-      'pollStart', 'pollStop', 'pollUnref', 'pollRef',
+      'pollStart', 'pollStop', 'pollUnref', 'pollRef', 'recv', 'sockInfo', 'pollNow', 'epollCreate', 'epollCtl', 'epollWait',
     ]) {
       expect(typeof (native.raw as unknown as Record<string, unknown>)[name], name).toBe('function');
       expect(typeof (native as unknown as Record<string, unknown>)[name], name).toBe('function');
@@ -350,5 +350,78 @@ describe('credentials', () => {
     native.sendmsg(tx, Buffer.from('anon'));
     expect(native.recvmsg(rx, Buffer.alloc(16))).toMatchObject({ pid: -1, uid: -1, gid: -1 });
     expectSysError(() => native.setPassCred(-1, true), 'EBADF', 'setsockopt');
+  });
+});
+
+describe('reading what a sender shares', () => {
+  it('recv never blocks, even on a socket whose description was made blocking; 0 at end of stream', () => {
+    const [a, b] = fds.add(native.socketpair(native.SOCK_STREAM)); // blocking, as the sender may leave it
+    const buf = Buffer.alloc(16);
+    expect(native.recv(a, buf)).toBeNull();
+    expect(native.raw.recv(a, buf, 0, 16)).toBe(-E.EAGAIN);
+    native.sendmsg(b, Buffer.from('hello'));
+    expect(native.recv(a, buf, 2, 10)).toBe(5);
+    expect(buf.subarray(2, 7).toString()).toBe('hello');
+    expect(native.raw.recv(a, buf, 10, 10)).toBe(-E.EINVAL); // beyond the buffer
+    fds.close(b);
+    expect(native.recv(a, buf)).toBe(0);
+    const [r] = fds.add(native.pipe());
+    expectSysError(() => native.recv(r, buf), 'ENOTSOCK', 'recv');
+  });
+
+  it('recv drops fds passed on the stream: the kernel closes them', () => {
+    const [a, b] = fds.add(native.socketpair(native.SOCK_STREAM));
+    const [r, w] = fds.add(native.pipe());
+    native.sendmsg(b, Buffer.from('x'), [r]);
+    fds.close(r);
+    expect(native.recv(a, Buffer.alloc(4))).toBe(1);
+    // the only read end left was the one in flight: now gone, so writing fails with EPIPE
+    expect(() => fs.writeSync(w, 'y')).toThrow(/EPIPE/);
+  });
+
+  it('sockInfo tells stream from datagram and a listening socket from a connected one', () => {
+    const [s] = fds.add(native.socketpair(native.SOCK_STREAM));
+    expect(native.sockInfo(s)).toEqual({ type: native.SOCK_STREAM, listening: false });
+    const [d] = fds.add(native.socketpair(native.SOCK_DGRAM));
+    expect(native.sockInfo(d)).toEqual({ type: native.SOCK_DGRAM, listening: false });
+    const l = fds.add(native.socketStream());
+    native.bind(l, path.join(tmpDir(), 'l.sock'));
+    native.listen(l, 1);
+    expect(native.sockInfo(l)).toEqual({ type: native.SOCK_STREAM, listening: true });
+    const [r] = fds.add(native.pipe());
+    expectSysError(() => native.sockInfo(r), 'ENOTSOCK', 'getsockopt');
+  });
+
+  it('pollNow reports readable and hung up without waiting', () => {
+    const [r, w] = fds.add(native.pipe());
+    expect(native.pollNow(r, native.POLLIN)).toBe(0);
+    fs.writeSync(w, 'x');
+    expect(native.pollNow(r, native.POLLIN)).toBe(native.POLLIN);
+    fds.close(w);
+    expect(native.pollNow(r, native.POLLIN) & native.POLLHUP).toBe(native.POLLHUP);
+  });
+});
+
+describe('epoll sets', () => {
+  it('report ready fds by token, level-triggered, and forget a removed fd', () => {
+    const ep = fds.add(native.epollCreate());
+    expect(native.fdFlags(ep)[0] & FD_CLOEXEC).toBe(FD_CLOEXEC);
+    const [r1, w1] = fds.add(native.pipe());
+    const [r2, w2] = fds.add(native.pipe());
+    native.epollCtl(ep, native.EPOLL_CTL_ADD, r1, native.EPOLLIN, 7);
+    native.epollCtl(ep, native.EPOLL_CTL_ADD, r2, native.EPOLLIN, 1 << 30);
+    const tokens = new Int32Array(4);
+    expect(native.epollWait(ep, tokens)).toBe(0);
+    fs.writeSync(w1, 'a');
+    fs.writeSync(w2, 'b');
+    expect([...tokens.subarray(0, native.epollWait(ep, tokens))].sort((a, b) => a - b)).toEqual([7, 1 << 30]);
+    expect(native.epollWait(ep, tokens)).toBe(2); // not drained: reported again
+    native.epollCtl(ep, native.EPOLL_CTL_DEL, r2, 0, 0);
+    expect([...tokens.subarray(0, native.epollWait(ep, tokens))]).toEqual([7]);
+    expectSysError(() => native.epollCtl(ep, native.EPOLL_CTL_ADD, r1, native.EPOLLIN, 8), 'EEXIST', 'epoll_ctl');
+    const file = fds.add(fs.openSync(path.join(tmpDir(), 'f'), 'w+'));
+    expectSysError(() => native.epollCtl(ep, native.EPOLL_CTL_ADD, file, native.EPOLLIN, 9), 'EPERM', 'epoll_ctl'); // regular files
+    expect(native.raw.epollWait(ep, new Int32Array(0))).toBe(-E.EINVAL);
+    expect(() => native.raw.epollWait(ep, new Uint32Array(4) as unknown as Int32Array)).toThrow(TypeError);
   });
 });

@@ -48,10 +48,10 @@ describe('--level-prefix values', () => {
   it('GLOB or GLOB:FACILITY', () => {
     const k = parseLevelPrefix('kmsg:kern');
     expect(k.facility).toBe(0);
-    expect(k.glob.test('kmsg')).toBe(true);
-    expect(k.glob.test('kmsg.out')).toBe(false);
+    expect(k.glob.matches('kmsg')).toBe(true);
+    expect(k.glob.matches('kmsg.out')).toBe(false);
     expect(parseLevelPrefix('app-*').facility).toBeNull();
-    expect(parseLevelPrefix('app-*').glob.test('app-web')).toBe(true);
+    expect(parseLevelPrefix('app-*').glob.matches('app-web')).toBe(true);
   });
 
   it('a bad facility or glob is a usage error', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { formatCursor, parseCursor } from '../../../lib/protocol/cursor.js';
 import { ERR, MemlogdError, ProtocolError, UsageError, codeOf, hasCode } from '../../../lib/protocol/errors.js';
 import { entriesText, gapBanner, gapCountV1, gapMessageV1, gapTextFor } from '../../../lib/protocol/gap.js';
-import { globToRegExp } from '../../../lib/protocol/glob.js';
+import { compileGlob } from '../../../lib/protocol/glob.js';
 import { jsonString } from '../../../lib/protocol/json.js';
 import { readStats } from '../../../lib/protocol/stats.js';
 import { packPri } from '../../../lib/protocol/severity.js';
@@ -58,7 +58,7 @@ describe('cursors', () => {
 });
 
 describe('globs', () => {
-  const m = (g: string, s: string) => globToRegExp(g).test(s);
+  const m = (g: string, s: string) => compileGlob(g).matches(s);
   it('match whole names with * ? and classes', () => {
     expect(m('web*', 'web.out')).toBe(true);
     expect(m('web*', 'myweb')).toBe(false);
