@@ -17,11 +17,15 @@
 // anyway, and compaction is rare (every PHYSICAL_SLACK appends). Readers hold sequence
 // numbers, not positions: after a compaction (generation changes) they binary-search again.
 //
+// What compaction drops it records in the drop log (drops.ts): which source each dropped entry
+// was from, so a reader told it missed entries can be told whose they were.
+//
 // Pure module: no I/O.
 
 import { OutOfRangeError } from '../protocol/errors.js';
 import type { SourceCounts } from '../protocol/stats.js';
 import { fastMemory, type FastCopy } from '../wasm/fast-memory.js';
+import { DropLog, type DropVisitor } from './drops.js';
 import { PARTIAL } from './framing.js';
 import { MaxHeap } from './heap.js';
 
@@ -42,6 +46,8 @@ export interface StoreOptions {
   maxBytes: number;
   /** Index slots beyond maxLines (default PHYSICAL_SLACK; tests make it small to force compactions). */
   slack?: number;
+  /** Drop-log entries kept before its oldest part is summarized (default: the index capacity). */
+  dropBudget?: number;
 }
 
 export interface SourceInfo extends SourceCounts {
@@ -61,6 +67,11 @@ export interface SourceInfo extends SourceCounts {
  */
 export interface Retention {
   retainFrom(): number;
+  /**
+   * Sequence numbers readers may ask about dropped entries from or up to (their positions, where
+   * they joined, where their dump ends): the drop log stays exact at each of them.
+   */
+  cuts?(): number[];
 }
 
 export class Store {
@@ -97,6 +108,8 @@ export class Store {
   evicted = 0;
   /** Bumped by every compaction: positions cached by readers are stale when it changes. */
   generation = 0;
+  /** Sources of the entries compaction dropped. */
+  readonly drops: DropLog;
 
   readonly sources: SourceInfo[] = [];
   private readonly byName = new Map<string, number>();
@@ -130,6 +143,7 @@ export class Store {
     this.next = new Int32Array(n);
     this.mostLines = new MaxHeap(this.keyLines);
     this.mostBytes = new MaxHeap(this.keyBytes);
+    this.drops = new DropLog(opts.dropBudget ?? this.capacity);
   }
 
   /** Id of the source with this name, created on first use. */
@@ -186,7 +200,7 @@ export class Store {
     if (len > this.maxBytes) throw new OutOfRangeError(`entry of ${len} bytes exceeds maxBytes ${this.maxBytes}`);
     while (this.lines >= this.maxLines) this.evictFrom(this.mostLines.top());
     while (this.bytes + len > this.maxBytes) this.evictFrom(this.mostBytes.top());
-    if (this.end === this.capacity || this.used + len > this.arena.length) this.compact();
+    if (this.end === this.capacity || this.used + len > this.arena.length) this.compact(1, len);
 
     const off = this.used;
     buf.copy(this.arena, off, start, end);
@@ -216,7 +230,7 @@ export class Store {
     }
     while (this.lines + n > this.maxLines) this.evictFrom(this.mostLines.top());
     while (this.bytes + msgBytes > this.maxBytes) this.evictFrom(this.mostBytes.top());
-    if (this.end + n > this.capacity || this.used + (to - from) > this.arena.length) this.compact();
+    if (this.end + n > this.capacity || this.used + (to - from) > this.arena.length) this.compact(n, to - from);
     const base = this.used - from;
     buf.copy(this.arena, this.used, from, to);
     this.used += to - from;
@@ -280,16 +294,20 @@ export class Store {
 
   /**
    * Oldest dead sequence number compaction can keep: what readers want (retainFrom), raised
-   * until the kept entries leave a quarter of the slack free (so compaction always makes room).
+   * until the kept entries leave a quarter of the slack free, and room for the `needN` entries
+   * of `needB` arena bytes about to be appended (so compaction always makes room: with a small
+   * slack, a batch larger than a quarter of it once ran past the end of the index).
    */
-  private keepFrom(): number {
+  private keepFrom(needN: number, needB: number): number {
     const keep = this.retention?.retainFrom() ?? Infinity;
     if (keep >= this.nextSeq) return Infinity;
     let n = this.lines;
-    let b = this.bytes;
-    const maxN = this.maxLines + Math.floor(((this.capacity - this.maxLines) * 3) / 4);
+    // live entries in the kept block carry their separators along too (at most \r\n each)
+    let b = this.bytes + 2 * this.lines;
+    const maxN = Math.min(this.maxLines + Math.floor(((this.capacity - this.maxLines) * 3) / 4), this.capacity - needN);
     // plain arithmetic: byte counts may exceed 2^31, where >> would wrap
-    const maxB = this.maxBytes + Math.floor(((this.arena.length - this.maxBytes) * 3) / 4);
+    const maxB = Math.min(this.maxBytes + Math.floor(((this.arena.length - this.maxBytes) * 3) / 4), this.arena.length - needB);
+    if (n > maxN || b > maxB) return Infinity; // no room for a block: the live entries, packed
     for (let p = this.end - 1; p >= 0 && this.seqs[p] >= keep; p--) {
       if ((this.flags[p] & DEAD) === 0) continue;
       if (n + 1 > maxN || b + this.lens[p] + 2 > maxB) return this.seqs[p] + 1;
@@ -304,17 +322,21 @@ export class Store {
    * by one (at most maxLines of them), then everything from keepFrom on as one block (typed
    * array and arena moves, no per-entry work), then rebuilds the per-source chains.
    */
-  private compact(): void {
+  private compact(needN: number, needB: number): void {
     const { arena, seqs, secs, nsecs, offs, lens, srcs, flags, next } = this;
-    const kp = this.lowerBound(this.keepFrom());
+    const kp = this.lowerBound(this.keepFrom(needN, needB));
     let w = 0;
     let wb = 0;
     // Contiguous runs of bytes move in one copy each (bytes only ever move left).
     let runFrom = 0;
     let runTo = 0;
     let runDst = 0;
+    const drops = this.drops;
     for (let r = 0; r < kp; r++) {
-      if (flags[r] & DEAD) continue;
+      if (flags[r] & DEAD) {
+        drops.add(seqs[r], srcs[r]);
+        continue;
+      }
       const off = offs[r];
       const len = lens[r];
       if (off !== runTo) {
@@ -359,6 +381,25 @@ export class Store {
     this.end = w;
     this.used = wb;
     this.generation++;
+    drops.commit(() => this.retention?.cuts?.() ?? []);
+  }
+
+  /**
+   * Visits, per source, how many entries numbered [from, to] are no longer in memory (their
+   * source as UNKNOWN_SOURCE where the drop log had to forget it). Entries still here, dead or
+   * alive, are not visited.
+   */
+  dropped(from: number, to: number, visit: DropVisitor): void {
+    this.drops.each(from, to, visit);
+  }
+
+  /**
+   * Visits, per source, the evicted entries numbered below seq, whether still in memory for a
+   * reader or dropped (below oldestSeq that is every entry: all of them were evicted).
+   */
+  evictedBefore(seq: number, visit: DropVisitor): void {
+    this.drops.each(0, seq - 1, visit);
+    for (let p = 0; p < this.end && this.seqs[p] < seq; p++) if (this.flags[p] & DEAD) visit(this.srcs[p], 1);
   }
 
   /** First position in [0, end) whose sequence is >= seq (end if none). */
