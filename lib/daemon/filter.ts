@@ -36,15 +36,7 @@ export class Filter {
 
   /** Is the entry at index position p of the store one the reader wants? */
   matches(st: Store, p: number): boolean {
-    const src = st.srcs[p];
-    if (src >= this.bySource.length) {
-      const grown = new Uint8Array(Math.max(src + 1, this.bySource.length * 2));
-      grown.set(this.bySource);
-      this.bySource = grown;
-    }
-    let v = this.bySource[src];
-    if (v === 0) v = this.bySource[src] = this.sourceShown(st.sources[src].name.toString('utf8')) ? 1 : 2;
-    if (v === 2) return false;
+    if (!this.wantsSource(st, st.srcs[p])) return false;
     if (this.since !== null && before(st.secs[p], st.nsecs[p], this.since)) return false;
     if (this.until !== null && !before(st.secs[p], st.nsecs[p], this.until)) return false;
     if (this.grep !== null) {
@@ -53,6 +45,21 @@ export class Filter {
       if (!this.grep.test(st.arena.toString('utf8', off, off + st.lens[p]))) return false;
     }
     return true;
+  }
+
+  /**
+   * Could the reader want entries of source id src (its name and stream pass)? All that is
+   * known of an entry no longer in memory, so a gap counts those of wanted sources.
+   */
+  wantsSource(st: Store, src: number): boolean {
+    if (src >= this.bySource.length) {
+      const grown = new Uint8Array(Math.max(src + 1, this.bySource.length * 2));
+      grown.set(this.bySource);
+      this.bySource = grown;
+    }
+    let v = this.bySource[src];
+    if (v === 0) v = this.bySource[src] = this.sourceShown(st.sources[src].name.toString('utf8')) ? 1 : 2;
+    return v === 1;
   }
 
   /** An entry older than `since` (used to tell whether vanished neighbours could have mattered). */

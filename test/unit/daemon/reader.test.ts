@@ -95,6 +95,7 @@ describe('Reader', () => {
     const recs = sink.lines();
     const gap = recs.find((x) => x.type === 'gap')!;
     expect(gap.reason).toBe('lagged');
+    expect(gap.sources).toEqual({ a: gap.count });
     const got = recs.filter((x) => x.type === undefined).length;
     expect(got + (gap.count as number)).toBe(200);
     expect(recs.at(-1)!.msg).toBe('m199');
@@ -108,7 +109,8 @@ describe('Reader', () => {
     reader(sink, { fromSeq: 0, untilSeq: store.nextSeq }).pump();
     const msgs = sink.lines().map((e) => e.msg as string);
     expect(msgs[0]).toBe('q');
-    expect(msgs[1]).toMatch(/^gap: 7 entries \(seq 1-7\) evicted earlier to make room$/);
+    // the wording says whose they were (lib/protocol/gap.ts)
+    expect(msgs[1]).toBe('gap: 7 entries (seq 1-7) evicted earlier to make room; by source: "noisy" 7');
     expect(msgs.slice(2)).toEqual(['n7', 'n8', 'n9']);
   });
 

@@ -1,12 +1,14 @@
 // The protocol's encoders and decoders against simple reference models (fast-check): Go's JSON
 // string escaping written out rune by rune, the v1 and v2 entry shapes as JSON.parse sees them,
-// the fast entry decoder against JSON.parse, times against parseTime.
+// the fast entry decoder against JSON.parse, times against parseTime, gap and start records and
+// the gap wording against the breakdown they carry.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { gapBanner, gapCountV1, gapMessageV1, gapSourcesV1, gapTextFor } from '../../../lib/protocol/gap.js';
 import { escapeJsonInto, jsonString, maxEscapedLength } from '../../../lib/protocol/json.js';
 import { formatTime, parseTime } from '../../../lib/protocol/time.js';
 import { V1Encoder } from '../../../lib/protocol/v1.js';
-import { decodeEntry, decodeRecord, V2Encoder } from '../../../lib/protocol/v2.js';
+import { decodeEntry, decodeRecord, encodeGap, encodeStart, V2Encoder, type GapRecord } from '../../../lib/protocol/v2.js';
 import { fastMemory } from '../../../lib/wasm/fast-memory.js';
 
 /**
@@ -183,5 +185,79 @@ describe('entry encoders against JSON.parse', () => {
         else expect(line.includes('\\')).toBe(true); // it declines only what needs unescaping
       });
     }), { numRuns: 500, seed: 25 });
+  });
+});
+
+describe('gap and start records with a per-source breakdown', () => {
+  /** Names that break naive handling: JSON specials, separators of the v1 wording, prototype keys, integers. */
+  const name = fc.oneof(
+    fc.string({ maxLength: 12 }),
+    fc.constantFrom('web', 'db.out', '__proto__', 'constructor', '1', '007', '', 'a "b"', 'x\\y', 'semi;colon', '"web" 4, "db" 5', '; by source: ', 'line\nbreak', '\u2028', 'é€😀'),
+  );
+  const sources = fc.array(fc.tuple(name, fc.integer({ min: 1, max: 1e9 })), { maxLength: 8 });
+  const gap = fc.record({
+    from: fc.nat(1e12),
+    len: fc.nat(1e6),
+    reason: fc.constantFrom('evicted', 'lagged', 'restarted') as fc.Arbitrary<'evicted' | 'lagged' | 'restarted'>,
+    previous: fc.option(fc.constant('ab12:7'), { nil: undefined }),
+    sources,
+  });
+  /** The model: counts per name, added up, zero-free. */
+  const merged = (list: Array<[string, number]>) => {
+    const m = new Map<string, number>();
+    for (const [k, n] of list) m.set(k, (m.get(k) ?? 0) + n);
+    return m;
+  };
+
+  it('encodeGap: JSON.parse gives the fields, and the breakdown added up per name, in the order given', () => {
+    fc.assert(fc.property(gap, (g) => {
+      const count = g.sources.reduce((a, [, n]) => a + n, 0);
+      const rec = { from: g.from, to: g.from + g.len - 1, count, reason: g.reason, previous: g.previous, sources: g.sources };
+      const line = encodeGap(rec);
+      const v = JSON.parse(line);
+      expect(v.type).toBe('gap');
+      expect([v.from, v.to, v.count, v.reason, v.previous]).toEqual([rec.from, rec.to, count, g.reason, g.previous]);
+      const want = merged(g.sources);
+      if (want.size === 0) expect('sources' in v).toBe(false);
+      else {
+        expect(new Map(Object.entries(v.sources))).toEqual(want);
+        // the text carries the names in the order given (JSON.parse may reorder integer-like keys)
+        const keys = [...line.matchAll(/"((?:[^"\\]|\\.)*)":\d+/g)].map((m) => JSON.parse(`"${m[1]}"`)).slice(-want.size);
+        expect(keys).toEqual([...want.keys()]);
+      }
+      expect(decodeRecord(line)).toEqual(v);
+    }), { numRuns: 1000, seed: 26 });
+  });
+
+  it('encodeStart: the breakdown of what was evicted before the oldest entry, when there is one', () => {
+    fc.assert(fc.property(fc.nat(1e9), fc.nat(1e9), sources, (oldest, more, list) => {
+      const v = JSON.parse(encodeStart('ab12', oldest, oldest + more, list));
+      expect(Object.keys(v).slice(0, 4)).toEqual(['type', 'instance', 'oldest', 'next']);
+      expect([v.type, v.instance, v.oldest, v.next]).toEqual(['start', 'ab12', oldest, oldest + more]);
+      if (list.length === 0) expect('evicted' in v).toBe(false);
+      else expect(new Map(Object.entries(v.evicted))).toEqual(merged(list));
+    }), { numRuns: 300, seed: 27 });
+  });
+
+  it('the v1 wording: starts with "gap: ", and gapCountV1 and gapSourcesV1 read back the count and the breakdown', () => {
+    fc.assert(fc.property(gap, (g) => {
+      const m = merged(g.sources);
+      const bySource = Object.assign(Object.create(null), Object.fromEntries(m)) as Record<string, number>;
+      const count = [...m.values()].reduce((a, b) => a + b, 0) + (m.size === 0 ? g.len : 0);
+      const rec: GapRecord = { type: 'gap', from: g.from, to: g.from + count - 1, count, reason: g.reason, previous: g.previous };
+      if (m.size > 0) rec.sources = bySource;
+      const msg = gapMessageV1(rec);
+      expect(msg.startsWith('gap: ')).toBe(true);
+      expect(gapCountV1(msg)).toBe(count);
+      const back = gapSourcesV1(msg);
+      if (m.size === 0 || (g.reason === 'restarted' && count === 0)) expect(back).toBeNull();
+      else expect(new Map(Object.entries(back!))).toEqual(m);
+      // the banner and the persister's line show the breakdown too (the banner the first five)
+      if (m.size > 0 && count > 0) {
+        const [first] = [...m].sort((a, b) => b[1] - a[1]);
+        expect(gapBanner(rec)).toContain(`${JSON.stringify(first[0])} ${first[1]}`);
+        expect(gapTextFor('logwrite', rec, 'cd34')).toContain(`; by source: ${JSON.stringify(first[0])} ${first[1]}`);
+      }
+    }), { numRuns: 1000, seed: 28 });
   });
 });
