@@ -63,6 +63,14 @@ export function gapCountV1(msg: string): number | null {
   return msg.includes('memlogd restarted') ? 0 : null;
 }
 
+/** The reason of a v1 gap message (gapMessageV1); null when msg is not a gap message. */
+export function gapReasonV1(msg: string): GapRecord['reason'] | null {
+  if (!msg.startsWith(GAP_PREFIX)) return null;
+  if (msg.startsWith(`${GAP_PREFIX}this reader fell behind `)) return 'lagged';
+  if (msg.startsWith(`${GAP_PREFIX}memlogd restarted`)) return 'restarted';
+  return 'evicted';
+}
+
 /**
  * Whose the entries a v1 gap message (gapMessageV1) reports missed were; null when it does not
  * say (an older memlogd, or one that no longer knew) or msg is not a gap message.

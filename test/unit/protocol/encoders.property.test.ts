@@ -4,7 +4,7 @@
 // the gap wording against the breakdown they carry.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { gapBanner, gapCountV1, gapMessageV1, gapSourcesV1, gapTextFor } from '../../../lib/protocol/gap.js';
+import { gapBanner, gapCountV1, gapMessageV1, gapReasonV1, gapSourcesV1, gapTextFor } from '../../../lib/protocol/gap.js';
 import { escapeJsonInto, jsonString, maxEscapedLength } from '../../../lib/protocol/json.js';
 import { formatTime, parseTime } from '../../../lib/protocol/time.js';
 import { V1Encoder } from '../../../lib/protocol/v1.js';
@@ -249,6 +249,7 @@ describe('gap and start records with a per-source breakdown', () => {
       const msg = gapMessageV1(rec);
       expect(msg.startsWith('gap: ')).toBe(true);
       expect(gapCountV1(msg)).toBe(count);
+      expect(gapReasonV1(msg)).toBe(g.reason);
       const back = gapSourcesV1(msg);
       if (m.size === 0 || (g.reason === 'restarted' && count === 0)) expect(back).toBeNull();
       else expect(new Map(Object.entries(back!))).toEqual(m);
