@@ -4,18 +4,21 @@
 import { fileURLToPath } from 'node:url';
 import { goStyleArgs, groupArg, intArg, octalArg, uidListArg } from '../lib/cli/flags.js';
 import { program, run } from '../lib/cli/run.js';
-import { takeChildOptions } from '../lib/daemon/child.js';
-import { memlogd, serveChild } from '../lib/daemon/command.js';
+import { takeChildOptions, takeTakeoverFd } from '../lib/daemon/child.js';
+import { memlogd, serveChild, serveTakeover } from '../lib/daemon/command.js';
 import { DAEMON_DEFAULTS as DEF } from '../lib/protocol/constants.js';
 
-const LONG = ['socket-log', 'socket-query', 'fd-log', 'fd-query', 'max-lines', 'max-line-len', 'max-bytes', 'query-timeout',
+const LONG = ['socket-log', 'socket-query', 'fd-log', 'fd-query', 'max-lines', 'max-line-len', 'max-bytes', 'query-timeout', 'outage-ms',
   'socket-log-mode', 'socket-query-mode', 'socket-group', 'allow-log-uid', 'allow-query-uid'];
-const BOOL = ['daemonize'];
+const BOOL = ['daemonize', 'restart', 'no-supervise'];
 
 run('memlogd', async () => {
   // The background child of -daemonize gets its options from the parent, already checked.
   const child = takeChildOptions();
   if (child) return serveChild(child);
+  // A graceful restart's successor: its predecessor hands it everything on this fd.
+  const takeover = takeTakeoverFd();
+  if (takeover !== null) return serveTakeover(takeover);
   const cmd = program('memlogd', 'In-memory log daemon: holds the last lines of every container')
     .option('--socket-log <path>', 'logging socket (fds in)', DEF.socketLog)
     .option('--socket-query <path>', 'query socket (logs out)', DEF.socketQuery)
@@ -31,17 +34,26 @@ run('memlogd', async () => {
     .option('--allow-log-uid <uid>', 'uid or user allowed to hand over fds (repeatable; default root and our own uid)', uidListArg)
     .option('--allow-query-uid <uid>', 'uid or user allowed to query (repeatable; default root and our own uid)', uidListArg)
     .option('--daemonize', 'bind both sockets, serve them in the background, exit once they accept')
+    .option('--no-supervise', 'with -daemonize: no supervisor (it restarts memlogd after a crash and keeps the source fds meanwhile)')
+    .option('--outage-ms <ms>', 'with -daemonize: how long writers wait for a crashed memlogd before the supervisor drains their pipes', intArg(1), 5000)
+    .option('--restart', 'restart the memlogd serving --socket-query gracefully (SIGUSR2): everything carried over, nothing lost')
     .parse(goStyleArgs(process.argv.slice(2), LONG, BOOL), { from: 'user' });
   const o = cmd.opts<{
     socketLog: string; socketQuery: string; fdLog?: number; fdQuery?: number; maxLines: number;
     maxLineLen: number; maxBytes: number; queryTimeout: number; daemonize?: boolean; socketLogMode?: number;
-    socketQueryMode?: number; socketGroup?: number; allowLogUid?: number[]; allowQueryUid?: number[];
+    socketQueryMode?: number; socketGroup?: number; allowLogUid?: number[]; allowQueryUid?: number[]; restart?: boolean; supervise: boolean; outageMs: number;
   }>();
+  if (o.restart) {
+    const { requestRestart } = await import('../lib/client/restart.js');
+    const r = await requestRestart(o.socketQuery);
+    process.stderr.write(`memlogd: restarted gracefully, pid ${r.from} -> ${r.to}\n`);
+    return;
+  }
   await memlogd({
     socketLog: o.socketLog, socketQuery: o.socketQuery, fdLog: o.fdLog, fdQuery: o.fdQuery,
     maxLines: o.maxLines, maxLineLen: o.maxLineLen, maxBytes: o.maxBytes, handshakeTimeoutMs: o.queryTimeout,
     socketLogMode: o.socketLogMode, socketQueryMode: o.socketQueryMode, socketGroup: o.socketGroup,
-    allowLogUids: o.allowLogUid, allowQueryUids: o.allowQueryUid, daemonize: o.daemonize,
+    allowLogUids: o.allowLogUid, allowQueryUids: o.allowQueryUid, daemonize: o.daemonize, supervise: o.supervise, outageMs: o.outageMs,
     script: fileURLToPath(import.meta.url),
   });
 });

@@ -9,6 +9,8 @@ export interface MemlogdCommandOptions extends Partial<DaemonOptions> {
   socketLog: string;
   socketQuery: string;
   daemonize?: boolean;
+  supervise?: boolean;
+  outageMs?: number;
   /** The entry script, run again as the background child of -daemonize. */
   script: string;
 }
@@ -21,12 +23,25 @@ export async function memlogd(o: MemlogdCommandOptions): Promise<void> {
     await daemonize(opts);
     return;
   }
-  const { script: _script, ...serveOpts } = opts;
+  // in the foreground memlogd serves itself: supervision is -daemonize's
+  const { script: _script, supervise: _supervise, outageMs: _outage, ...serveOpts } = opts;
   await serveChild(serveOpts);
 }
 
 /** The daemon in this process (the foreground command, or the -daemonize child with its options). */
 export async function serveChild(o: ServeOptions): Promise<void> {
+  if (o.supervise) {
+    const { Supervisor } = await import('./supervisor.js');
+    const { supervise: _s, ...rest } = o;
+    await new Supervisor({ ...rest, fdLog: o.fdLog!, fdQuery: o.fdQuery!, script: process.argv[1], psArgs: process.argv.slice(2) }).run();
+    return;
+  }
   const { serve } = await import('./serve.js');
   await serve(o);
+}
+
+/** A graceful restart's successor: takes over from its predecessor on channel fd. */
+export async function serveTakeover(fd: number): Promise<void> {
+  const { serveTakeover: take } = await import('./serve.js');
+  await take(fd);
 }

@@ -8,7 +8,7 @@ import * as native from '../native/index.js';
 import { MAX_REQUEST_BYTES, V2_REQUEST_BYTE } from '../protocol/constants.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { encodeError } from '../protocol/v2.js';
-import type { Reader, Sink } from './reader.js';
+import type { Reader, ReaderState, Sink } from './reader.js';
 
 /** After a final record (error, stats), how long to wait for the client to hang up. */
 const LINGER_MS = 2000;
@@ -26,6 +26,19 @@ export interface ConnectionHost {
   requestV2(conn: Connection, line: string): Reader | string;
   /** The connection is closed: forget it and its reader. */
   forget(conn: Connection): void;
+  /** A reader continued from a predecessor's state (graceful restart). */
+  resumeReader(conn: Connection, state: ReaderState): Reader;
+}
+
+/** A connection as a successor continues it (graceful restart; JSON). */
+export interface ConnectionState {
+  pid: number;
+  uid: number;
+  /** The request bytes received so far (base64), while there is no answer yet. */
+  request?: string;
+  reader?: ReaderState;
+  /** A last record not sent in full yet (base64); '' once sent, while waiting for the hang-up. */
+  closing?: string;
 }
 
 /** One accepted client: reads its request, then is the Sink its Reader writes to. */
@@ -43,17 +56,80 @@ export class Connection implements Sink {
   /** Set when the connection only waits to flush a final text (stats, error) before closing. */
   private closingText: Buffer | null = null;
 
-  constructor(readonly fd: number, private readonly host: ConnectionHost) {
+  /** state: continue a predecessor's connection (graceful restart) instead of a new one. */
+  constructor(readonly fd: number, private readonly host: ConnectionHost, state?: ConnectionState) {
     try {
       [this.pid, this.uid] = native.peerCred(fd);
     } catch {
       // not knowable (should not happen on AF_UNIX): the allow-list then refuses uid -1
     }
-    this.poll = native.pollStart(fd, native.POLL_READABLE, (status, ev) => this.ready(status, ev));
-    this.timer = setTimeout(() => {
-      host.log('query client sent no request in time; disconnected');
-      this.close();
-    }, host.handshakeTimeoutMs);
+    this.poll = null;
+    this.timer = null;
+    if (state) this.resume(state);
+    else this.thaw();
+  }
+
+  /** Takes up a predecessor's connection where it was. */
+  private resume(state: ConnectionState): void {
+    if (state.reader) {
+      this.reqLen = -1;
+      this.reader = this.host.resumeReader(this, state.reader);
+      this.events = 0;
+      this.watch(native.POLL_READABLE);
+      this.reader.pump();
+      return;
+    }
+    if (state.closing !== undefined) {
+      this.reqLen = -1;
+      this.closingText = Buffer.from(state.closing, 'base64');
+      this.events = 0;
+      if (this.closingText.length > 0) return this.flushFinal();
+      this.watch(native.POLL_READABLE);
+      this.timer = setTimeout(() => this.close(), LINGER_MS);
+      return;
+    }
+    const req = Buffer.from(state.request ?? '', 'base64');
+    if (req.length > this.inbuf.length) this.inbuf = Buffer.allocUnsafe(Math.min(MAX_REQUEST_BYTES, req.length * 2));
+    req.copy(this.inbuf);
+    this.reqLen = req.length;
+    this.thaw();
+  }
+
+  /** Stops reading and writing for a moment (a graceful restart in progress); thaw() goes on. */
+  freeze(): void {
+    if (this.closed) return;
+    if (this.poll) native.pollStop(this.poll);
+    this.poll = null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  thaw(): void {
+    if (this.closed) return;
+    this.poll = native.pollStart(this.fd, this.events || native.POLL_READABLE, (status, ev) => this.ready(status, ev));
+    if (this.reqLen >= 0 && !this.reader) {
+      this.timer = setTimeout(() => {
+        this.host.log('query client sent no request in time; disconnected');
+        this.close();
+      }, this.host.handshakeTimeoutMs);
+    } else if (this.closingText?.length === 0) this.timer = setTimeout(() => this.close(), LINGER_MS);
+  }
+
+  /** Where this connection is, for a successor (after freeze()). */
+  exportState(): ConnectionState {
+    const st: ConnectionState = { pid: this.pid, uid: this.uid };
+    if (this.reader) st.reader = this.reader.exportState();
+    else if (this.closingText) st.closing = this.closingText.toString('base64');
+    else st.request = this.inbuf.subarray(0, Math.max(0, this.reqLen)).toString('base64');
+    return st;
+  }
+
+  /** The successor has it: let go of everything without closing the socket's other copy (ours closes). */
+  handedOver(): void {
+    this.freeze();
+    this.closed = true;
+    this.reader?.stop();
+    native.close(this.fd);
   }
 
   private ready(status: number, ev: number): void {

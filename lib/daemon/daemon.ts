@@ -6,15 +6,21 @@ import {
   DAEMON_DEFAULTS, DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE, MAX_NAME_LEN, SELF_SOURCE,
 } from '../protocol/constants.js';
 import { OutOfRangeError } from '../protocol/errors.js';
+import { globToRegExp } from '../protocol/glob.js';
+import { packPri, streamSeverity } from '../protocol/severity.js';
 import type { DaemonStats } from '../protocol/stats.js';
+import { streamOf } from '../protocol/v1.js';
 import { formatTime, formatTimeSec } from '../protocol/time.js';
 import { WallClock } from './clock.js';
 import { splitMessage } from './framing.js';
 import { classify, Input, type InputContext } from './input.js';
+import type { PriorityPolicy } from './priority.js';
 import { LogSocket, type Datagram } from './log-socket.js';
 import { QueryServer } from './query-server.js';
 import { adoptSocket, bindSocket, unlinkIfOurs, type BoundSocket } from './socket-file.js';
-import { Store } from './store.js';
+import type { ConnectionState } from './connection.js';
+import { Holder, type Adopted } from './holder.js';
+import { Store, type StoreSnapshot } from './store.js';
 
 export interface DaemonOptions {
   socketLog: string;
@@ -35,6 +41,12 @@ export interface DaemonOptions {
   /** Uids allowed to hand over fds / to query (peer credentials). Default: root and our own uid. */
   allowLogUids?: number[];
   allowQueryUids?: number[];
+  /** The supervisor's control channel (supervisor.ts): keeps a duplicate of every source fd. */
+  supervisorFd?: number;
+  /** Started by the supervisor after the previous memlogd crashed. */
+  afterCrash?: boolean;
+  /** Globs of the sources whose lines may start with `<N>` to give their priority (default: kmsg). */
+  levelPrefix?: string[];
 }
 
 /** Root and the daemon's own uid: the default allow-list of both sockets. */
@@ -51,6 +63,36 @@ export const MAX_SOURCES = 65536;
 
 /** memlogd's defaults (lib/protocol/constants.ts owns them). */
 export const DEFAULTS: DaemonOptions = DAEMON_DEFAULTS;
+
+/** What a graceful restart carries over besides the fds (JSON; restart.ts). */
+export interface DaemonHandoverState {
+  opts: DaemonOptions;
+  instance: string;
+  startedAt: number;
+  owners: SourceOwner[];
+  store: StoreSnapshot;
+}
+
+/** The restored parts a successor's daemon starts from. */
+export interface Restored {
+  store: Store;
+  instance: string;
+  startedAt: number;
+  owners: SourceOwner[];
+}
+
+/** The fds a predecessor handed over, with what goes with each. */
+export interface HandedOver {
+  logFd: number;
+  queryFd: number;
+  inputs: Array<{ fd: number; kind: 'file' | 'stream'; src: number; carry: Buffer; holdId: number }>;
+  connections: Array<{ fd: number; state: ConnectionState }>;
+  /** The supervisor's control channel, and the next id of a held fd. */
+  supervisor?: { fd: number; nextId: number };
+}
+
+/** memlogd's own notes: notice, facility syslog (RFC 5424: the syslog daemon's own messages). */
+const SELF_PRI = packPri(5, 5);
 
 /** Who hands over a source's fds: per source id, kept by the daemon beside the store. */
 interface SourceOwner {
@@ -72,17 +114,24 @@ export class Daemon {
   private notifyScheduled = false;
   private closing?: Promise<void>;
   private readonly ctx: InputContext;
-  readonly startedAt = Date.now();
-  /** This start's identity: cursors from another instance mean memlogd restarted. */
-  readonly instance = randomHex(8);
+  readonly startedAt: number;
+  /** This start's identity: cursors from another instance mean memlogd restarted (a graceful restart keeps it). */
+  readonly instance: string;
   private readonly allowLog: ReadonlySet<number>;
-  private readonly owners: SourceOwner[] = [];
+  private readonly owners: SourceOwner[];
+  /** The supervisor's side of things: duplicates of our source fds (null: no supervisor). */
+  private holder: Holder | null = null;
+  private readonly levelPrefix: Array<(name: string) => boolean>;
 
-  private constructor(readonly opts: DaemonOptions) {
+  /** restored: what a predecessor handed over in a graceful restart (restart.ts). */
+  private constructor(readonly opts: DaemonOptions, restored?: Restored) {
     if (opts.maxLineLen > opts.maxBytes) {
       throw new OutOfRangeError(`max-line-len (${opts.maxLineLen}) cannot exceed max-bytes (${opts.maxBytes})`);
     }
-    this.store = new Store({ maxLines: opts.maxLines, maxBytes: opts.maxBytes });
+    this.store = restored?.store ?? new Store({ maxLines: opts.maxLines, maxBytes: opts.maxBytes });
+    this.instance = restored?.instance ?? randomHex(8);
+    this.startedAt = restored?.startedAt ?? Date.now();
+    this.owners = restored?.owners ?? [];
     this.selfId = this.store.source(Buffer.from(SELF_SOURCE));
     const now = (): [number, number] => {
       this.clock.now();
@@ -99,7 +148,12 @@ export class Daemon {
       maxLineLen: opts.maxLineLen,
       onIngest: () => this.query.notify(),
       log: (m) => this.log(m),
+      priorityOf: (src) => this.priorityOf(src),
     };
+    this.levelPrefix = (opts.levelPrefix ?? DAEMON_DEFAULTS.levelPrefix).map((g) => {
+      const re = globToRegExp(g);
+      return (name: string) => re.test(name);
+    });
   }
 
   /** Binds (or adopts) both sockets and starts serving. Rejects with a coded error. */
@@ -114,8 +168,95 @@ export class Daemon {
     return d;
   }
 
+  /**
+   * A daemon continuing a predecessor's (graceful restart): its store, identity, sockets, inputs
+   * and connections, taken up where they were. Nothing is re-bound; no entry is logged here.
+   */
+  static adopt(opts: DaemonOptions, restored: Restored, h: HandedOver): Daemon {
+    const d = new Daemon(opts, restored);
+    if (h.supervisor) d.attachSupervisor(h.supervisor.fd, h.supervisor.nextId);
+    const log = adoptSocket('dgram', h.logFd);
+    const query = adoptSocket('stream', h.queryFd);
+    d.bound.push(log, query);
+    d.logSocket = new LogSocket(log.fd, (x) => d.datagram(x), (err) => d.log(`logging socket error: ${err.message}`));
+    for (const i of h.inputs) d.addInput(i.fd, i.kind, i.src, i.carry, i.holdId);
+    d.query.adoptConnections(h.connections);
+    d.logSocket.start();
+    d.query.listen(query.fd);
+    return d;
+  }
+
+  /** Stops every read and write for a moment (a graceful restart in progress); thaw() goes on. */
+  freeze(): void {
+    this.logSocket?.stop();
+    for (const i of this.inputs) i.pause();
+    this.query.freeze();
+  }
+
+  thaw(): void {
+    this.logSocket?.start();
+    for (const i of this.inputs) i.resume();
+    this.query.thaw();
+  }
+
+  /** What a successor needs (after freeze()): the JSON state, the store's bytes, and the fds. */
+  exportState(): { state: DaemonHandoverState; blobs: Buffer[]; handed: HandedOver } {
+    const snap = this.store.snapshot();
+    const inputs = [...this.inputs].map((i) => ({ fd: i.fd, kind: i.kind, src: i.src, carry: i.carryBytes(), holdId: i.holdId }));
+    return {
+      state: { opts: this.opts, instance: this.instance, startedAt: this.startedAt, owners: this.owners, store: snap.meta },
+      blobs: snap.blobs,
+      handed: {
+        logFd: this.bound[0].fd, queryFd: this.bound[1].fd, inputs, connections: this.query.exportConnections(),
+        supervisor: this.holder ? { fd: this.holder.fd, nextId: this.holder.next } : undefined,
+      },
+    };
+  }
+
+  /** The successor serves now: let go of everything (our copies of the fds) and leave the socket files be. */
+  handedOver(): void {
+    this.closing = Promise.resolve();
+    this.holder?.detach();
+    this.holder = null; // the successor talks to the supervisor now: no release for what it reads
+    this.logSocket?.close();
+    for (const i of [...this.inputs]) i.release();
+    this.query.handedOver();
+  }
+
+  /** Talks to the supervisor on fd (firstId: where a predecessor's numbering of held fds ended). */
+  attachSupervisor(fd: number, firstId = 1): void {
+    this.holder = new Holder(fd, (inputs, lost, crashes) => this.adoptHeld(inputs, lost, crashes), firstId);
+  }
+
+  /** Tells the supervisor this memlogd serves (and, on SIGTERM, that it stops on purpose). */
+  serving(): void {
+    this.holder?.serving(this.opts.afterCrash === true);
+  }
+
+  stopping(): void {
+    this.holder?.stopping();
+  }
+
+  /** After a crash: the sources the supervisor kept, read again; what the dead memlogd held is gone. */
+  private adoptHeld(inputs: Adopted[], lost: Record<string, { lines: number; bytes: number }>, crashes: number): void {
+    for (const i of inputs) {
+      const src = this.store.source(i.name);
+      try {
+        this.addInput(i.fd, i.kind, src, undefined, i.id);
+      } catch (err) {
+        closeAll([i.fd]);
+        this.log(`could not take up fd for source ${JSON.stringify(i.name.toString())} again: ${(err as Error).message}`);
+      }
+    }
+    const drained = Object.entries(lost).map(([name, l]) => `${Buffer.from(name, 'base64').toString()}: ${l.lines} lines (${l.bytes} bytes)`);
+    this.log(`memlogd restarted after a crash (${crashes} so far): took up ${inputs.length} inputs again from the supervisor; ` +
+      'what the previous memlogd held in memory is lost' +
+      (drained.length ? `; while it was down the supervisor drained and lost ${drained.join(', ')}` : ''));
+  }
+
   private async listen(): Promise<void> {
     const o = this.opts;
+    if (o.supervisorFd !== undefined) this.attachSupervisor(o.supervisorFd);
     this.log('memlogd started');
     const log = o.fdLog !== undefined
       ? adoptSocket('dgram', o.fdLog)
@@ -139,7 +280,7 @@ export class Daemon {
   log(msg: string): void {
     this.clock.now();
     const { sec, nsec } = this.clock;
-    splitMessage(Buffer.from(msg), this.opts.maxLineLen, (b, s, e, f) => this.store.append(this.selfId, b, s, e, sec, nsec, f));
+    splitMessage(Buffer.from(msg), this.opts.maxLineLen, (b, s, e, f) => this.store.append(this.selfId, b, s, e, sec, nsec, f, SELF_PRI));
     if (!this.notifyScheduled) {
       this.notifyScheduled = true;
       setImmediate(() => {
@@ -188,16 +329,34 @@ export class Daemon {
         continue;
       }
       try {
-        this.inputs.add(new Input(fd, kind, src, this.ctx, (i) => {
-          this.inputs.delete(i);
-          info.fds--;
-        }));
-        info.fds++;
+        this.addInput(fd, kind, src);
       } catch (err) {
         closeAll([fd]);
         this.log(`refused fd for source ${label} from ${who}: ${(err as Error).message}`);
       }
     }
+  }
+
+  /**
+   * Reads fd into the store as source src (carry: an unfinished line a predecessor read; holdId:
+   * the supervisor holds a duplicate already).
+   */
+  private addInput(fd: number, kind: 'file' | 'stream', src: number, carry?: Buffer, holdId?: number): void {
+    const info = this.owner(src);
+    const input = new Input(fd, kind, src, this.ctx, (i) => {
+      this.inputs.delete(i);
+      info.fds--;
+      if (!i.handedOver) this.holder?.release(i.holdId);
+    }, carry);
+    input.holdId = holdId ?? this.holder?.hold(fd, this.store.sources[src].name, kind) ?? 0;
+    this.inputs.add(input);
+    info.fds++;
+  }
+
+  /** A source's priority policy: its stream's default, and whether its lines may say with `<N>`. */
+  private priorityOf(src: number): PriorityPolicy {
+    const name = this.store.sources[src].name.toString('utf8');
+    return { pri: packPri(streamSeverity(streamOf(name)), null), prefix: this.levelPrefix.some((m) => m(name)) };
   }
 
   private owner(src: number): SourceOwner {
@@ -211,6 +370,7 @@ export class Daemon {
     const none: SourceOwner = { pid: -1, uid: -1, fds: 0 };
     return {
       instance: this.instance,
+      pid: process.pid,
       uptime: (Date.now() - this.startedAt) / 1000,
       store: {
         lines: st.lines, bytes: st.bytes, maxLines: st.maxLines, maxBytes: st.maxBytes, oldest: st.oldestSeq, next: st.nextSeq,
@@ -220,7 +380,8 @@ export class Daemon {
         const o = this.owners[s.id] ?? none;
         return {
           name: s.name.toString('utf8'), lines: s.lines, bytes: s.bytes, totalLines: s.totalLines, totalBytes: s.totalBytes,
-          evicted: s.evicted, partial: s.partial, pid: o.pid, uid: o.uid, fds: o.fds, firstSeen: time(s.firstSeen), lastSeen: time(s.lastSeen),
+          evicted: s.evicted, partial: s.partial, severities: s.severities, pid: o.pid, uid: o.uid, fds: o.fds,
+          firstSeen: time(s.firstSeen), lastSeen: time(s.lastSeen),
         };
       }),
     };
@@ -229,6 +390,7 @@ export class Daemon {
   /** Stops accepting, closes every fd, unlinks both socket files. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.holder?.close();
       this.logSocket?.close();
       for (const i of [...this.inputs]) i.close();
       await this.query.close();

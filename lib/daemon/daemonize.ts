@@ -19,6 +19,9 @@ export interface DaemonizeOptions extends Partial<DaemonOptions> {
   socketQuery: string;
   /** The daemon's entry script (cmd/memlogd), run again as the background child. */
   script: string;
+  /** The background child supervises the serving memlogd (supervisor.ts); default true. */
+  supervise?: boolean;
+  outageMs?: number;
 }
 
 /** Resolves with the child's pid once it is serving; rejects with a coded error otherwise. */
@@ -37,7 +40,7 @@ export async function daemonize(o: DaemonizeOptions): Promise<number> {
     // fds 3, 4, 5 in the child: logging socket, query socket, readiness pipe. The options go
     // by environment (already validated here), so the child skips flag parsing.
     const { script, ...rest } = o;
-    const childOpts = { ...rest, fdLog: 3, fdQuery: 4, readyFd: 5 };
+    const childOpts = { ...rest, fdLog: 3, fdQuery: 4, readyFd: 5, supervise: o.supervise !== false };
     // The argv is for `ps` only: it says which sockets this background memlogd serves.
     child = spawn(process.execPath, [script, '-socket-log', o.socketLog, '-socket-query', o.socketQuery], {
       stdio: ['ignore', 'ignore', 'ignore', log.fd, query.fd, w],

@@ -244,6 +244,22 @@ export class DropLog {
     if (unknown > 0) out.push(from, to, UNKNOWN_SOURCE, unknown);
   }
 
+  /** The log as bytes for a successor (graceful restart): its four arrays, entries in use only. */
+  snapshot(): Buffer[] {
+    const t = this.t;
+    const view = (a: Float64Array | Uint32Array) => Buffer.from(a.buffer, a.byteOffset, t.n * a.BYTES_PER_ELEMENT);
+    return [view(t.from), view(t.to), view(t.src), view(t.count)];
+  }
+
+  /** Takes over what a predecessor's snapshot() held. */
+  restore(blobs: Buffer[]): void {
+    const t = (this.t = new Table());
+    const n = blobs[0].length / 8;
+    t.reserve(n);
+    [t.from, t.to, t.src, t.count].forEach((a, i) => new Uint8Array(a.buffer, a.byteOffset, blobs[i].length).set(blobs[i]));
+    t.n = n;
+  }
+
   /**
    * Visits, per source, how many entries in [from, to] were dropped (visit may be called more
    * than once per source). The part that cannot be attributed any more is visited as

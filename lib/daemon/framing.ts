@@ -85,6 +85,18 @@ export class LineFramer {
     return this.carryLen;
   }
 
+  /** A copy of the unfinished line held back (a graceful restart hands it to the successor). */
+  carryBytes(): Buffer {
+    return Buffer.from(this.carry.subarray(0, this.carryLen));
+  }
+
+  /** Continues an unfinished line another framer held (at most 2 * maxLineLen bytes). */
+  restoreCarry(bytes: Buffer): void {
+    this.ensureCarry(bytes.length, 0);
+    bytes.copy(this.carry, 0, 0, Math.min(bytes.length, this.carry.length));
+    this.carryLen = Math.min(bytes.length, this.carry.length);
+  }
+
   push(chunk: Buffer): void {
     let pos = 0;
     const len = chunk.length;

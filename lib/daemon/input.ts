@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import * as native from '../native/index.js';
 import type { WallClock } from './clock.js';
 import { LineFramer } from './framing.js';
+import { LinePriority, type PriorityPolicy } from './priority.js';
 import type { Store } from './store.js';
 
 const O_ACCMODE = 3;
@@ -30,6 +31,8 @@ export interface InputContext {
   onIngest: () => void;
   /** Records one of memlogd's own events. */
   log: (msg: string) => void;
+  /** How a source's lines get their priority (priority.ts). */
+  priorityOf: (src: number) => PriorityPolicy;
 }
 
 /** How a received fd is read: a regular file, a stream (pipe, FIFO, socket), or refused (why). */
@@ -58,14 +61,29 @@ export class Input {
   private readonly stream: Readable;
   private readonly framer: LineFramer;
   private closed = false;
+  /** The supervisor's id for its duplicate of this fd (0: none). */
+  holdId = 0;
+  /** A successor reads this fd now (no release to the supervisor: the successor continues). */
+  handedOver = false;
 
-  /** Takes ownership of fd (it is closed when the stream ends or on close()); kind from classify(). */
-  constructor(readonly fd: number, kind: 'file' | 'stream', readonly src: number, private readonly ctx: InputContext,
-    private readonly onClose: (i: Input) => void) {
+  /**
+   * Takes ownership of fd (it is closed when the stream ends or on close()); kind from classify().
+   * carry: an unfinished line a predecessor read from this fd (graceful restart).
+   */
+  constructor(readonly fd: number, readonly kind: 'file' | 'stream', readonly src: number, private readonly ctx: InputContext,
+    private readonly onClose: (i: Input) => void, carry?: Buffer) {
     const { store, clock } = ctx;
+    const prio = new LinePriority(ctx.priorityOf(src));
     this.framer = new LineFramer(ctx.maxLineLen,
-      (buf, start, end, flags) => store.append(src, buf, start, end, clock.sec, clock.nsec, flags),
-      (buf, starts, ends, flags, n) => store.appendBatch(src, buf, starts, ends, flags, n, clock.sec, clock.nsec));
+      (buf, start, end, flags) => {
+        const pri = prio.line(buf, start, end, flags);
+        store.append(src, buf, prio.start, end, clock.sec, clock.nsec, flags, pri);
+      },
+      (buf, starts, ends, flags, n) => {
+        const pris = prio.batch(buf, starts, ends, flags, n);
+        store.appendBatch(src, buf, starts, ends, flags, n, clock.sec, clock.nsec, prio.policy.pri, pris ?? undefined);
+      });
+    if (carry?.length) this.framer.restoreCarry(carry);
     const onChunk = (chunk: Buffer) => {
       clock.now();
       this.framer.push(chunk);
@@ -106,5 +124,28 @@ export class Input {
   /** Shutdown: stop reading and close the fd (a partial last line is still stored). */
   close(): void {
     this.finish();
+  }
+
+  /** Stops reading for a moment (a graceful restart in progress); resume() goes on. */
+  pause(): void {
+    if (!this.closed) this.stream.pause();
+  }
+
+  resume(): void {
+    if (!this.closed) this.stream.resume();
+  }
+
+  /** A successor reads this fd now: stop without storing anything more, close our copy. */
+  release(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handedOver = true;
+    this.stream.destroy();
+    this.onClose(this);
+  }
+
+  /** The unfinished line held back (a successor continues it). */
+  carryBytes(): Buffer {
+    return this.framer.carryBytes();
   }
 }

@@ -34,6 +34,7 @@ export class LogSocket {
     private readonly onError: (err: Error) => void) {}
 
   start(): void {
+    if (this.poll) return;
     native.setNonBlocking(this.fd, true);
     this.poll = native.pollStart(this.fd, native.POLL_READABLE, (status: number) => {
       if (status < 0) {
@@ -64,6 +65,12 @@ export class LogSocket {
         gid: r.gid,
       });
     }
+  }
+
+  /** Stops polling (a graceful restart in progress); start() goes on. */
+  stop(): void {
+    if (this.poll) native.pollStop(this.poll);
+    this.poll = null;
   }
 
   /** Stops polling and closes the socket. */

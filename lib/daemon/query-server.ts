@@ -14,11 +14,11 @@ import { parseCursor } from '../protocol/cursor.js';
 import type { DaemonStats, StatsRecord } from '../protocol/stats.js';
 import { parseTime } from '../protocol/time.js';
 import { encodeGap, encodeStart, encodeStats, parseRequest, type BySourceList, type QueryRequest } from '../protocol/v2.js';
-import { Connection, type ConnectionHost } from './connection.js';
+import { Connection, type ConnectionHost, type ConnectionState } from './connection.js';
 import { UNKNOWN_SOURCE } from './drops.js';
 import { Filter } from './filter.js';
 import { NameCache } from './names.js';
-import { Reader, type ReaderOptions } from './reader.js';
+import { Reader, type ReaderOptions, type ReaderState } from './reader.js';
 import type { Retention, Store } from './store.js';
 
 /** Connections accepted per readiness callback before yielding. */
@@ -77,15 +77,18 @@ export class QueryServer implements ConnectionHost, Retention {
     return at;
   }
 
-  /** Whose the entries before seq were (all evicted, when seq is the oldest held); undefined if not known. */
-  private evictedBefore(seq: number): BySourceList | undefined {
+  /** Whose the entries before the oldest held were (all evicted); undefined if not known. */
+  private evictedBefore(oldest: number): BySourceList | undefined {
     const counts = new Map<number, number>();
-    let known = true;
-    this.store.evictedBefore(seq, (src, n) => {
-      if (src === UNKNOWN_SOURCE) known = false;
-      else counts.set(src, (counts.get(src) ?? 0) + n);
+    let known = 0;
+    this.store.evictedBefore(oldest, (src, n) => {
+      if (src !== UNKNOWN_SOURCE) {
+        counts.set(src, (counts.get(src) ?? 0) + n);
+        known += n;
+      }
     });
-    return known ? this.names.bySource(counts) : undefined;
+    // all of them, or it is not said (part forgotten, or dropped by a predecessor without a log)
+    return known === oldest ? this.names.bySource(counts) : undefined;
   }
 
   log(msg: string): void {
@@ -176,7 +179,7 @@ export class QueryServer implements ConnectionHost, Retention {
       }
     }
     const f = this.follow(conn, {
-      fromSeq: from, untilSeq: r.mode === 'dump' ? st.nextSeq : Infinity, v2: true, filter, preamble, mode: r.mode,
+      fromSeq: from, untilSeq: r.mode === 'dump' ? st.nextSeq : Infinity, v2: true, filter, preamble, mode: r.mode, request: r,
     });
     if (r.mode !== 'dump' && filter?.until) this.endAt(f, r);
     return f;
@@ -192,6 +195,54 @@ export class QueryServer implements ConnectionHost, Retention {
       if (++found === n) return st.seqs[p];
     }
     return st.oldestSeq;
+  }
+
+  resumeReader(conn: Connection, s: ReaderState): Reader {
+    const r = this.follow(conn, {
+      fromSeq: s.nextSeq, untilSeq: s.untilSeq ?? Infinity, v2: s.v2, filter: s.request ? Filter.of(s.request) : null,
+      preamble: s.preamble ?? undefined, mode: s.mode, request: s.request, resume: s,
+    });
+    if (s.untilSeq === null && s.request?.until) this.endAt(r, s.request);
+    return r;
+  }
+
+  /** Stops every read and write for a moment (a graceful restart in progress). */
+  freeze(): void {
+    if (this.listenPoll) native.pollStop(this.listenPoll);
+    this.listenPoll = null;
+    for (const c of this.conns) c.freeze();
+  }
+
+  thaw(): void {
+    if (!this.closed && !this.listenPoll && this.listenFd >= 0) {
+      this.listenPoll = native.pollStart(this.listenFd, native.POLL_READABLE, () => this.acceptSome());
+    }
+    for (const c of this.conns) c.thaw();
+  }
+
+  /** Every connection (after freeze()): its state and the fd the successor gets. */
+  exportConnections(): Array<{ fd: number; state: ConnectionState }> {
+    return [...this.conns].map((c) => ({ fd: c.fd, state: c.exportState() }));
+  }
+
+  /** Connections a predecessor handed over, continued where they were. */
+  adoptConnections(list: Array<{ fd: number; state: ConnectionState }>): void {
+    for (const { fd, state } of list) {
+      native.setNonBlocking(fd, true);
+      this.conns.add(new Connection(fd, this, state));
+    }
+  }
+
+  /** The successor serves now: let go of every connection and the listening socket (our copies). */
+  handedOver(): void {
+    this.closed = true;
+    if (this.listenPoll) native.pollStop(this.listenPoll);
+    this.listenPoll = null;
+    for (const c of [...this.conns]) c.handedOver();
+    this.conns.clear();
+    this.readers.clear();
+    if (this.listenFd >= 0) native.close(this.listenFd);
+    this.listenFd = -1;
   }
 
   /** A follower with `until`: once the clock passes it, finish like a dump. */

@@ -12,6 +12,7 @@ import { gapMessageV1 } from '../protocol/gap.js';
 import { V1Encoder } from '../protocol/v1.js';
 import { V2Encoder, encodeEnd, encodeGap, type GapReason } from '../protocol/v2.js';
 import type { ReaderStats } from '../protocol/stats.js';
+import type { QueryRequest } from '../protocol/v2.js';
 import { UNKNOWN_SOURCE } from './drops.js';
 import type { Filter } from './filter.js';
 import type { NameCache } from './names.js';
@@ -58,6 +59,35 @@ export interface ReaderOptions {
   mode?: string;
   pid?: number;
   uid?: number;
+  /** The v2 request (a successor rebuilds the filter from it). */
+  request?: QueryRequest;
+  /** Continue exactly where a predecessor's reader was (graceful restart). */
+  resume?: ReaderState;
+}
+
+/** Where a reader is, for its successor in a graceful restart (JSON). */
+export interface ReaderState {
+  nextSeq: number;
+  joinSeq: number;
+  /** null: following (Infinity). */
+  untilSeq: number | null;
+  gaps: number;
+  missed: number;
+  sentEntries: number;
+  /** A gap being accumulated: [from, to, count, reason]. */
+  gap: [number, number, number, GapReason] | null;
+  /** Its entries per source id ([id, count] pairs; ids survive the restart) and those of no known source. */
+  gapSources?: Array<[number, number]>;
+  gapUnknown?: number;
+  preamble: string | null;
+  endSent: boolean;
+  v2: boolean;
+  request?: QueryRequest;
+  mode?: string;
+  pid?: number;
+  uid?: number;
+  /** Encoded bytes the socket had not taken yet (base64): sent first. */
+  pending: string | null;
 }
 
 let nextReaderId = 1;
@@ -84,8 +114,11 @@ export class Reader {
   /** The gap's entries per source id; those whose source is no longer known are not in it. */
   private readonly gapBySource = new Map<number, number>();
   private gapUnknown = 0;
+  /** Entries the store's drop log accounted for in the range being asked about. */
+  private dropVisited = 0;
   /** Receives the store's per-source counts of dropped entries (one closure per reader, not per gap). */
   private readonly onDropped = (src: number, n: number): void => {
+    this.dropVisited += n;
     if (src === UNKNOWN_SOURCE) this.gapUnknown += n;
     else if (this.filter === null || this.filter.wantsSource(this.store, src)) this.countSource(src, n);
     else return;
@@ -118,6 +151,34 @@ export class Reader {
     this.v2 = opts.v2 ?? false;
     this.filter = opts.filter ?? null;
     this.preamble = opts.preamble ?? null;
+    const r = opts.resume;
+    if (r) {
+      this.joinSeq = r.joinSeq;
+      this.gaps = r.gaps;
+      this.missed = r.missed;
+      this.sentEntries = r.sentEntries;
+      if (r.gap) {
+        [this.gapFrom, this.gapTo, this.gapCount, this.gapReason] = r.gap;
+        for (const [src, n] of r.gapSources ?? []) this.gapBySource.set(src, n);
+        // from a predecessor that did not know whose they were: not known now either
+        this.gapUnknown = r.gapSources ? r.gapUnknown ?? 0 : this.gapCount;
+      }
+      this.endSent = r.endSent;
+      if (r.pending) this.pending = Buffer.from(r.pending, 'base64');
+    }
+  }
+
+  /** This reader's position and everything it owes, for a successor (it must not be pumped after). */
+  exportState(): ReaderState {
+    return {
+      nextSeq: this.nextSeq, joinSeq: this.joinSeq, untilSeq: this.untilSeq === Infinity ? null : this.untilSeq,
+      gaps: this.gaps, missed: this.missed, sentEntries: this.sentEntries,
+      gap: this.gapReason ? [this.gapFrom, this.gapTo, this.gapCount, this.gapReason] : null,
+      gapSources: this.gapReason ? [...this.gapBySource] : undefined, gapUnknown: this.gapReason ? this.gapUnknown : undefined,
+      preamble: this.preamble, endSent: this.endSent, v2: this.v2, request: this.opts.request, mode: this.opts.mode,
+      pid: this.opts.pid, uid: this.opts.uid,
+      pending: this.pending ? this.pending.subarray(this.pendFrom).toString('base64') : null,
+    };
   }
 
   /** A follower whose `until` time passed: finish like a dump, at the current end. */
@@ -236,7 +297,7 @@ export class Reader {
       const out = this.room(o, need);
       const off = offs[p];
       o = this.v2
-        ? this.encoder2.encode(out, o, seq, secs[p], nsecs[p], name, this.names.isStdout(src), arena, off, off + lens[p], st.isPartial(p))
+        ? this.encoder2.encode(out, o, seq, secs[p], nsecs[p], name, this.names.isStdout(src), arena, off, off + lens[p], st.isPartial(p), st.pris[p])
         : this.encoder.encode(out, o, secs[p], nsecs[p], name, arena, off, off + lens[p]);
       this.nextSeq = seq + 1;
       this.sentEntries++;
@@ -324,7 +385,15 @@ export class Reader {
       this.gapCount = 0;
     }
     const before = this.gapCount;
+    this.dropVisited = 0;
     this.store.dropped(from, to, this.onDropped);
+    // Every entry of the range is gone: one the log cannot place (dropped by a predecessor that
+    // kept no log) is missed all the same, from no known source.
+    const unplaced = to - from + 1 - this.dropVisited;
+    if (unplaced > 0) {
+      this.gapUnknown += unplaced;
+      this.gapCount += unplaced;
+    }
     if (this.gapCount > before) this.gapTo = to;
     else if (opened) this.gapReason = null; // all of other sources (a filter): nothing missed
     return o;

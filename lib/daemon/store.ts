@@ -3,7 +3,7 @@
 //
 // Layout: entries occupy index positions [0, end) in sequence order; position p has
 // seqs[p], secs[p]/nsecs[p] (receive time), srcs[p], offs[p]/lens[p] (bytes in the arena) and
-// flags[p]. Sequence numbers increase by one per entry across all sources and are never reused
+// flags[p] and pris[p] (facility * 8 + severity, protocol/severity.ts). Sequence numbers increase by one per entry across all sources and are never reused
 // (doubles: exact up to 2^53, centuries at millions of lines per second).
 //
 // Fairness: when a bound is hit, the oldest entry of the source holding the most (lines, or
@@ -74,6 +74,18 @@ export interface Retention {
   cuts?(): number[];
 }
 
+/** The JSON part of a store snapshot (see Store.snapshot). */
+export interface StoreSnapshot {
+  opts: StoreOptions;
+  end: number;
+  used: number;
+  lines: number;
+  bytes: number;
+  nextSeq: number;
+  evicted: number;
+  sources: Array<Omit<SourceInfo, 'id' | 'name' | 'head' | 'tail'> & { name: string }>;
+}
+
 export class Store {
   readonly maxLines: number;
   readonly maxBytes: number;
@@ -90,6 +102,8 @@ export class Store {
   readonly lens: Uint32Array;
   readonly srcs: Uint32Array;
   readonly flags: Uint8Array;
+  /** Each entry's priority: facility * 8 + severity (packPri). */
+  readonly pris: Uint8Array;
   private readonly next: Int32Array;
 
   /** Index positions [0, end) hold entries; start is the oldest live one (end if none). */
@@ -119,7 +133,7 @@ export class Store {
   private readonly mostLines: MaxHeap;
   private readonly mostBytes: MaxHeap;
 
-  constructor(opts: StoreOptions) {
+  constructor(readonly opts: StoreOptions) {
     const { maxLines, maxBytes } = opts;
     if (!Number.isInteger(maxLines) || maxLines < 1) throw new OutOfRangeError(`maxLines must be a positive integer, got ${maxLines}`);
     if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new OutOfRangeError(`maxBytes must be a positive integer, got ${maxBytes}`);
@@ -140,6 +154,7 @@ export class Store {
     this.lens = new Uint32Array(n);
     this.srcs = new Uint32Array(n);
     this.flags = new Uint8Array(n);
+    this.pris = new Uint8Array(n);
     this.next = new Int32Array(n);
     this.mostLines = new MaxHeap(this.keyLines);
     this.mostBytes = new MaxHeap(this.keyBytes);
@@ -154,7 +169,7 @@ export class Store {
       id = this.sources.length;
       this.sources.push({
         id, name: Buffer.from(name), lines: 0, bytes: 0, totalLines: 0, totalBytes: 0,
-        evicted: 0, partial: 0, firstSeen: nowSec, lastSeen: nowSec, head: -1, tail: -1,
+        evicted: 0, partial: 0, severities: [0, 0, 0, 0, 0, 0, 0, 0], firstSeen: nowSec, lastSeen: nowSec, head: -1, tail: -1,
       });
       this.byName.set(key, id);
       if (id >= this.keyLines.length) {
@@ -195,7 +210,7 @@ export class Store {
   }
 
   /** Appends one entry (bytes are copied); returns its sequence number. */
-  append(src: number, buf: Buffer, start: number, end: number, sec: number, nsec: number, flags: number): number {
+  append(src: number, buf: Buffer, start: number, end: number, sec: number, nsec: number, flags: number, pri: number): number {
     const len = end - start;
     if (len > this.maxBytes) throw new OutOfRangeError(`entry of ${len} bytes exceeds maxBytes ${this.maxBytes}`);
     while (this.lines >= this.maxLines) this.evictFrom(this.mostLines.top());
@@ -205,7 +220,7 @@ export class Store {
     const off = this.used;
     buf.copy(this.arena, off, start, end);
     this.used += len;
-    const seq = this.index(src, off, len, sec, nsec, flags);
+    const seq = this.index(src, off, len, sec, nsec, flags, pri);
     const s = this.sources[src];
     s.lastSeen = sec + nsec / 1e9;
     this.counted(src, s);
@@ -218,14 +233,14 @@ export class Store {
    * those later), so ingest costs one copy per chunk instead of one per line.
    */
   appendBatch(src: number, buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array,
-    n: number, sec: number, nsec: number): void {
+    n: number, sec: number, nsec: number, pri: number, pris?: Uint8Array): void {
     const from = starts[0];
     const to = ends[n - 1];
     let msgBytes = 0;
     for (let i = 0; i < n; i++) msgBytes += ends[i] - starts[i];
     // A batch that is large against the bounds takes the simple path, line by line.
     if (n * 4 > this.maxLines || (to - from) * 4 > this.maxBytes) {
-      for (let i = 0; i < n; i++) this.append(src, buf, starts[i], ends[i], sec, nsec, flags[i]);
+      for (let i = 0; i < n; i++) this.append(src, buf, starts[i], ends[i], sec, nsec, flags[i], pris ? pris[i] : pri);
       return;
     }
     while (this.lines + n > this.maxLines) this.evictFrom(this.mostLines.top());
@@ -234,14 +249,14 @@ export class Store {
     const base = this.used - from;
     buf.copy(this.arena, this.used, from, to);
     this.used += to - from;
-    for (let i = 0; i < n; i++) this.index(src, base + starts[i], ends[i] - starts[i], sec, nsec, flags[i]);
+    for (let i = 0; i < n; i++) this.index(src, base + starts[i], ends[i] - starts[i], sec, nsec, flags[i], pris ? pris[i] : pri);
     const s = this.sources[src];
     s.lastSeen = sec + nsec / 1e9;
     this.counted(src, s);
   }
 
   /** Fills the index slot of a new entry whose bytes are at arena[off, off+len). */
-  private index(src: number, off: number, len: number, sec: number, nsec: number, flags: number): number {
+  private index(src: number, off: number, len: number, sec: number, nsec: number, flags: number, pri: number): number {
     const p = this.end++;
     const seq = this.nextSeq++;
     this.seqs[p] = seq;
@@ -251,6 +266,7 @@ export class Store {
     this.lens[p] = len;
     this.srcs[p] = src;
     this.flags[p] = flags;
+    this.pris[p] = pri;
     this.next[p] = -1;
     const s = this.sources[src];
     if (s.tail >= 0) this.next[s.tail] = p;
@@ -261,6 +277,7 @@ export class Store {
     s.totalLines++;
     s.totalBytes += len;
     if (flags & PARTIAL) s.partial++;
+    else s.severities[pri & 7]++;
     this.lines++;
     this.bytes += len;
     return seq;
@@ -323,7 +340,7 @@ export class Store {
    * array and arena moves, no per-entry work), then rebuilds the per-source chains.
    */
   private compact(needN: number, needB: number): void {
-    const { arena, seqs, secs, nsecs, offs, lens, srcs, flags, next } = this;
+    const { arena, seqs, secs, nsecs, offs, lens, srcs, flags, pris } = this;
     const kp = this.lowerBound(this.keepFrom(needN, needB));
     let w = 0;
     let wb = 0;
@@ -352,6 +369,7 @@ export class Store {
       lens[w] = len;
       srcs[w] = srcs[r];
       flags[w] = flags[r];
+      pris[w] = pris[r];
       wb += len;
       w++;
     }
@@ -359,16 +377,26 @@ export class Store {
     if (kp < this.end) {
       const n = this.end - kp;
       const from = offs[kp];
-      for (const a of [seqs, secs, nsecs, offs, lens, srcs, flags]) a.copyWithin(w, kp, this.end);
+      for (const a of [seqs, secs, nsecs, offs, lens, srcs, flags, pris]) a.copyWithin(w, kp, this.end);
       arena.copyWithin(wb, from, this.used);
       const shift = from - wb;
       for (let p = w; p < w + n; p++) offs[p] -= shift;
       wb += this.used - from;
       w += n;
     }
+    this.end = w;
+    this.used = wb;
+    this.relink();
+    this.generation++;
+    drops.commit(() => this.retention?.cuts?.() ?? []);
+  }
+
+  /** Rebuilds the per-source chains of live entries and the oldest live position. */
+  private relink(): void {
+    const { flags, srcs, next } = this;
     for (const s of this.sources) s.head = s.tail = -1;
     let start = -1;
-    for (let p = 0; p < w; p++) {
+    for (let p = 0; p < this.end; p++) {
       if (flags[p] & DEAD) continue;
       if (start < 0) start = p;
       next[p] = -1;
@@ -377,11 +405,7 @@ export class Store {
       else s.head = p;
       s.tail = p;
     }
-    this.start = start < 0 ? w : start;
-    this.end = w;
-    this.used = wb;
-    this.generation++;
-    drops.commit(() => this.retention?.cuts?.() ?? []);
+    this.start = start < 0 ? this.end : start;
   }
 
   /**
@@ -400,6 +424,57 @@ export class Store {
   evictedBefore(seq: number, visit: DropVisitor): void {
     this.drops.each(0, seq - 1, visit);
     for (let p = 0; p < this.end && this.seqs[p] < seq; p++) if (this.flags[p] & DEAD) visit(this.srcs[p], 1);
+  }
+
+  /**
+   * Everything the store holds, for a successor (graceful restart): the counters and sources as
+   * JSON, the entries as the bytes of the index arrays and the arena (in use only).
+   */
+  snapshot(): { meta: StoreSnapshot; blobs: Buffer[] } {
+    const e = this.end;
+    const view = (a: ArrayBufferView, n: number, width: number) => Buffer.from(a.buffer, a.byteOffset, n * width);
+    const meta: StoreSnapshot = {
+      opts: this.opts, end: e, used: this.used, lines: this.lines, bytes: this.bytes, nextSeq: this.nextSeq, evicted: this.evicted,
+      sources: this.sources.map((x) => ({
+        name: x.name.toString('base64'), lines: x.lines, bytes: x.bytes, totalLines: x.totalLines, totalBytes: x.totalBytes,
+        evicted: x.evicted, partial: x.partial, severities: x.severities, firstSeen: x.firstSeen, lastSeen: x.lastSeen,
+      })),
+    };
+    const blobs = [
+      view(this.seqs, e, 8), view(this.secs, e, 8), view(this.nsecs, e, 4), view(this.offs, e, 4), view(this.lens, e, 4),
+      view(this.srcs, e, 4), view(this.flags, e, 1), this.arena.subarray(0, this.used), view(this.pris, e, 1),
+      // whose the dropped entries were, so gaps keep saying so across the restart
+      ...this.drops.snapshot(),
+    ];
+    return { meta, blobs };
+  }
+
+  /** A store holding exactly what a snapshot() held (its sequence numbers too, so cursors stay valid). */
+  static restore(meta: StoreSnapshot, blobs: Buffer[]): Store {
+    const st = new Store(meta.opts);
+    for (const x of meta.sources) {
+      const id = st.source(Buffer.from(x.name, 'base64'), x.firstSeen);
+      Object.assign(st.sources[id], {
+        lines: x.lines, bytes: x.bytes, totalLines: x.totalLines, totalBytes: x.totalBytes, evicted: x.evicted,
+        partial: x.partial, severities: x.severities ?? [0, 0, 0, 0, 0, 0, 0, 0], firstSeen: x.firstSeen, lastSeen: x.lastSeen,
+      });
+    }
+    const arrays: ArrayBufferView[] = [st.seqs, st.secs, st.nsecs, st.offs, st.lens, st.srcs, st.flags];
+    arrays.forEach((a, i) => new Uint8Array(a.buffer, a.byteOffset, blobs[i].length).set(blobs[i]));
+    blobs[7].copy(st.arena, 0);
+    // a predecessor without priorities (an upgrade): every entry's is its stream's default, unknown here
+    if (blobs[8]) st.pris.set(blobs[8]);
+    // a predecessor without a drop log: gaps over what it dropped say how many, not whose
+    if (blobs.length >= 13) st.drops.restore(blobs.slice(9, 13));
+    st.end = meta.end;
+    st.used = meta.used;
+    st.lines = meta.lines;
+    st.bytes = meta.bytes;
+    st.nextSeq = meta.nextSeq;
+    st.evicted = meta.evicted;
+    st.relink();
+    st.sources.forEach((x, id) => st.counted(id, x));
+    return st;
   }
 
   /** First position in [0, end) whose sequence is >= seq (end if none). */

@@ -167,7 +167,7 @@ export class BatchWriter {
             break;
           }
           if (rec.type === undefined && this.tracker.simple(rec)) {
-            this.write(rec.source, formatEntry(rec.time, rec.source, rec.msg, rec.seq, this.o.format));
+            this.write(rec.source, formatEntry(rec, this.o.format));
             this.tracker.consumed(rec);
             this.qoff = nl + 1;
             continue;

@@ -6,8 +6,11 @@ const QUOTE = 0x22;
 const P_SEQ = Buffer.from('{"seq":');
 const P_TIME = Buffer.from(',"time":"');
 const P_SOURCE = Buffer.from('","source":"');
-const P_STDOUT = Buffer.from('","stream":"stdout","msg":"');
-const P_STDERR = Buffer.from('","stream":"stderr","msg":"');
+const P_STDOUT = Buffer.from('","stream":"stdout"');
+const P_STDERR = Buffer.from('","stream":"stderr"');
+const P_SEVERITY = Buffer.from(',"severity":');
+const P_FACILITY = Buffer.from(',"facility":');
+const P_MSG = Buffer.from(',"msg":"');
 
 function at(buf: Uint8Array, i: number, p: Uint8Array): boolean {
   for (let k = 0; k < p.length; k++) if (buf[i + k] !== p[k]) return false;
@@ -53,7 +56,17 @@ export function entryBytes(buf: Uint8Array, s: number, e: number, hasBackslash: 
   if (at(buf, s1, P_STDOUT)) stdout = true;
   else if (at(buf, s1, P_STDERR)) stdout = false;
   else return false;
-  const m0 = s1 + P_STDOUT.length;
+  let k = s1 + P_STDOUT.length;
+  // severity (one digit) and facility (one or two), when memlogd sends them
+  if (at(buf, k, P_SEVERITY)) {
+    k += P_SEVERITY.length + 1;
+    if (at(buf, k, P_FACILITY)) {
+      k += P_FACILITY.length;
+      while (buf[k] >= 48 && buf[k] <= 57) k++;
+    }
+  }
+  if (!at(buf, k, P_MSG)) return false;
+  const m0 = k + P_MSG.length;
   const m1 = e - 2;
   // the message ends at the line's `"}`: a quote before it would be another key (a piece's
   // `","partial":true`, or a field this decoder does not know)

@@ -5,7 +5,7 @@ import { SELF_SOURCE } from '../protocol/constants.js';
 import { gapTextFor } from '../protocol/gap.js';
 import { formatTimeSeconds, parseTime } from '../protocol/time.js';
 import { streamOf } from '../protocol/v1.js';
-import type { GapRecord } from '../protocol/v2.js';
+import type { GapRecord, V2Entry } from '../protocol/v2.js';
 
 export type LineFormat = 'text' | 'json';
 
@@ -22,6 +22,9 @@ export interface Line {
   pieces: number;
   /** The line ends without its last piece (cut by a gap, a restart or the join limit). */
   cut?: boolean;
+  /** The first piece's severity and facility (memlogd's v2 entry), when it gave them. */
+  severity?: number;
+  facility?: number;
 }
 
 const SECONDS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z$/;
@@ -48,14 +51,18 @@ function oneLine(s: string): string {
 }
 
 /** One entry as a whole line (the common case, without building a Line). */
-export function formatEntry(time: string, source: string, msg: string, seq: number, format: LineFormat): string {
-  if (format === 'text') return `${timeSeconds(time)} ${oneLine(source)} ${oneLine(msg)}\n`;
-  return formatLine({ source, time, msg, firstSeq: seq, lastSeq: seq, pieces: 1 }, format);
+export function formatEntry(e: V2Entry, format: LineFormat): string {
+  if (format === 'text') return `${timeSeconds(e.time)} ${oneLine(e.source)} ${oneLine(e.msg)}\n`;
+  return formatLine({ source: e.source, time: e.time, msg: e.msg, firstSeq: e.seq, lastSeq: e.seq, pieces: 1, severity: e.severity, facility: e.facility }, format);
 }
 
 export function formatLine(l: Line, format: LineFormat): string {
   if (format === 'text') return `${timeSeconds(l.time)} ${oneLine(l.source)} ${oneLine(l.msg)}\n`;
-  const rec: Record<string, unknown> = { seq: l.firstSeq, time: l.time, source: l.source, stream: streamOf(l.source), msg: l.msg };
+  // the keys of memlogd's v2 entry, in its order (a whole line is written as memlogd sent it)
+  const rec: Record<string, unknown> = { seq: l.firstSeq, time: l.time, source: l.source, stream: streamOf(l.source) };
+  if (l.severity !== undefined) rec.severity = l.severity;
+  if (l.facility !== undefined) rec.facility = l.facility;
+  rec.msg = l.msg;
   if (l.pieces > 1) {
     rec.lastSeq = l.lastSeq;
     rec.pieces = l.pieces;

@@ -24,6 +24,9 @@ export interface Pending {
   msg: string;
   /** Its size in UTF-8 bytes (approximate for the limit: string length counts are enough). */
   bytes: number;
+  /** The first piece's severity and facility. */
+  severity?: number;
+  facility?: number;
 }
 
 /** What the state file keeps of the position. */
@@ -169,15 +172,17 @@ export class Tracker {
             cur.lastSeq = e.seq;
             cur.pieces++;
           } else {
-            this.pending.set(src, { source: src, time: e.time, firstSeq: e.seq, lastSeq: e.seq, pieces: 1, msg: e.msg, bytes: e.msg.length });
+            this.pending.set(src, {
+              source: src, time: e.time, firstSeq: e.seq, lastSeq: e.seq, pieces: 1, msg: e.msg, bytes: e.msg.length, severity: e.severity, facility: e.facility,
+            });
           }
           this.seq = e.seq;
         },
       }];
     }
     const line: Line = p
-      ? { source: src, time: p.time, msg: p.msg + e.msg, firstSeq: p.firstSeq, lastSeq: e.seq, pieces: p.pieces + 1 }
-      : { source: src, time: e.time, msg: e.msg, firstSeq: e.seq, lastSeq: e.seq, pieces: 1 };
+      ? { source: src, time: p.time, msg: p.msg + e.msg, firstSeq: p.firstSeq, lastSeq: e.seq, pieces: p.pieces + 1, severity: p.severity, facility: p.facility }
+      : { source: src, time: e.time, msg: e.msg, firstSeq: e.seq, lastSeq: e.seq, pieces: 1, severity: e.severity, facility: e.facility };
     return [{
       source: src, out: { kind: 'line', line },
       apply: () => {
@@ -234,7 +239,9 @@ export class Tracker {
   }
 
   private cutStep(p: Pending): Step {
-    const line: Line = { source: p.source, time: p.time, msg: p.msg, firstSeq: p.firstSeq, lastSeq: p.lastSeq, pieces: p.pieces, cut: true };
+    const line: Line = {
+      source: p.source, time: p.time, msg: p.msg, firstSeq: p.firstSeq, lastSeq: p.lastSeq, pieces: p.pieces, cut: true, severity: p.severity, facility: p.facility,
+    };
     return { source: p.source, out: { kind: 'line', line }, apply: () => { this.pending.delete(p.source); } };
   }
 

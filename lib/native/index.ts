@@ -42,6 +42,7 @@ export const POLL_READABLE = 1;
 export const POLL_WRITABLE = 2;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
+export const SOCK_SEQPACKET = 5;
 
 /** The addon as it is: numbers for errors, never throws for syscall failures. */
 export interface NativeBinding {
@@ -71,6 +72,7 @@ export interface NativeBinding {
   shutdown(fd: number, how: number): number;
   read(fd: number, buf: Buffer, offset: number, length: number): number;
   clockGettime(id: number): [number, number] | number;
+  dup(fd: number): number;
   mkfifo(path: string, mode: number): number;
 }
 
@@ -179,7 +181,7 @@ export function sendmsg(fd: number, payload: Buffer, fds: readonly number[] = []
   return check(r, 'sendmsg');
 }
 
-/** AF_UNIX socketpair of SOCK_STREAM or SOCK_DGRAM: close-on-exec, blocking. */
+/** AF_UNIX socketpair of SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET: close-on-exec, blocking. */
 export function socketpair(type: number): [number, number] {
   return check(addon().socketpair(type), 'socketpair');
 }
@@ -287,4 +289,9 @@ export const CLOCK_BOOTTIME = 7;
 /** clock_gettime(id) as [sec, nsec]. */
 export function clockGettime(id: number): [sec: number, nsec: number] {
   return check(addon().clockGettime(id), 'clock_gettime');
+}
+
+/** A new fd (close-on-exec) for the same open file description as fd. */
+export function dup(fd: number): number {
+  return check(addon().dup(fd), 'fcntl');
 }

@@ -346,13 +346,15 @@ static napi_value fd_pair(napi_env env, int rc, const int p[2]) {
   return arr;
 }
 
-/* socketpair(1 = stream | 2 = dgram): blocking, cloexec. */
+/* socketpair(1 = stream | 2 = dgram | 5 = seqpacket, the SOCK_* numbers): blocking, cloexec.
+ * seqpacket: message boundaries and fds per message, and an end of file when the peer closes
+ * (a graceful restart's channel). */
 static napi_value js_socketpair(napi_env env, napi_callback_info info) {
   ARGS(1);
   ARG_INT(0, type, "type must be a number");
   int p[2];
-  if (type != 1 && type != 2) return num(env, -EINVAL);
-  int rc = socketpair(AF_UNIX, (type == 1 ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, p);
+  if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET) return num(env, -EINVAL);
+  int rc = socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, p);
   return fd_pair(env, rc, p);
 }
 
@@ -477,6 +479,13 @@ static napi_value js_clockGettime(napi_env env, napi_callback_info info) {
   NAPI(napi_set_element(env, arr, 0, num(env, (int64_t)ts.tv_sec)));
   NAPI(napi_set_element(env, arr, 1, num(env, (int64_t)ts.tv_nsec)));
   return arr;
+}
+
+/* dup(fd) -> a new fd for the same open file description, close-on-exec | -errno. A graceful
+ * restart hands an input over to the successor while the old process lets go of its own. */
+static napi_value js_dup(napi_env env, napi_callback_info info) {
+  FD_ARGS();
+  return rc_or_errno(env, fcntl(fd, F_DUPFD_CLOEXEC, 0));
 }
 
 /* ---- readiness through libuv ------------------------------------------- */
@@ -667,7 +676,7 @@ static napi_value init(napi_env env, napi_value exports) {
     FN(close), FN(setNonBlocking), FN(setCloexec), FN(setPassCred),
     FN(peerCred), FN(fdFlags), FN(pollStart), FN(pollStop), FN(pollUnref),
     FN(pollRef), FN(accept), FN(pollModify), FN(setSendBuffer), FN(shutdown),
-    FN(read), FN(clockGettime), FN(mkfifo),
+    FN(read), FN(clockGettime), FN(mkfifo), FN(dup),
   };
 #undef FN
   NAPI(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));

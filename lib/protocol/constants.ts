@@ -45,4 +45,6 @@ export const DAEMON_DEFAULTS = {
   maxBytes: 8 * 1024 * 1024,
   /** A silent query client is disconnected after this long (the reference waits forever). */
   handshakeTimeoutMs: 10_000,
+  /** Sources whose lines may start with `<N>` (their priority): kmsg writes it (LinuxKit's service name). */
+  levelPrefix: ['kmsg'] as string[],
 };

@@ -33,6 +33,8 @@ export const ERR = {
   CURSOR_FILE: 'ERR_CURSOR_FILE',
   /** Another logwrite holds the log directory. */
   LOGWRITE_LOCKED: 'ERR_LOGWRITE_LOCKED',
+  /** A graceful restart did not happen (memlogd serves on, and said why). */
+  RESTART: 'ERR_MEMLOGD_RESTART',
 } as const;
 
 export type ErrorCode = (typeof ERR)[keyof typeof ERR];

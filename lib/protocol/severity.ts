@@ -49,3 +49,34 @@ export function severityName(n: number): string {
 export function facilityName(n: number): string {
   return FACILITIES[n] ?? String(n);
 }
+
+/** Facility number of an entry whose source did not say (stored: FACILITY_UNKNOWN * 8 + severity). */
+export const FACILITY_UNKNOWN = 24;
+
+/** An entry's priority as the store keeps it in one byte: facility * 8 + severity. */
+export function packPri(severity: number, facility: number | null): number {
+  return (facility ?? FACILITY_UNKNOWN) * 8 + (severity & 7);
+}
+
+export function severityOf(pri: number): number {
+  return pri & 7;
+}
+
+/** The facility, or null when the source did not say. */
+export function facilityOf(pri: number): number | null {
+  const f = pri >> 3;
+  return f >= FACILITY_UNKNOWN ? null : f;
+}
+
+/**
+ * The priority a `<N>` line prefix (journald's stream protocol, kmsg) or a syslog PRI stands for:
+ * N's severity, and its facility when N says one (N >= 8; a bare level `<3>` keeps it unknown).
+ */
+export function priOfPrefix(n: number): number {
+  return packPri(n & 7, n >= 8 ? n >> 3 : null);
+}
+
+/** A syslog PRI (RFC 5424: facility * 8 + severity, 0-191): both known, kern (0) included. */
+export function priOfSyslog(n: number): number {
+  return packPri(n & 7, n >> 3);
+}

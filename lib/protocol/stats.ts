@@ -26,6 +26,8 @@ export interface SourceCounts {
   evicted: number;
   /** Entries that are pieces of a longer line. */
   partial: number;
+  /** Lines since the source first appeared, by severity (index 0 emerg ... 7 debug). */
+  severities: number[];
 }
 
 export interface SourceStats extends SourceCounts {
@@ -53,6 +55,8 @@ export interface ReaderStats {
 export interface StatsRecord {
   type: 'stats';
   instance: string;
+  /** The serving process (`memlogd --restart` signals it). */
+  pid: number;
   /** Seconds since memlogd started. */
   uptime: number;
   store: StoreStats;
@@ -69,6 +73,7 @@ type Partly<T> = { [K in keyof T]?: T[K] };
 export interface ReceivedStats {
   type: 'stats';
   instance?: string;
+  pid?: number;
   uptime?: number;
   store?: Partly<StoreStats>;
   sources?: Array<Partly<SourceStats>>;
@@ -100,6 +105,7 @@ const list = (v: unknown, kinds: Record<string, 'n' | 's'>) => (Array.isArray(v)
 export function readStats(v: Record<string, unknown>): ReceivedStats {
   const r: ReceivedStats = { type: 'stats' };
   if (typeof v.instance === 'string') r.instance = v.instance;
+  if (typeof v.pid === 'number') r.pid = v.pid;
   if (typeof v.uptime === 'number' && Number.isFinite(v.uptime)) r.uptime = v.uptime;
   if (typeof v.store === 'object' && v.store !== null) r.store = pick(v.store, KINDS.store);
   r.sources = list(v.sources, KINDS.source);

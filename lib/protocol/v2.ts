@@ -7,6 +7,7 @@ import { ProtocolError } from './errors.js';
 import { parseCursor } from './cursor.js';
 import { globToRegExp } from './glob.js';
 import { escapeJsonInto, jsonString, maxEscapedLength } from './json.js';
+import { facilityOf, packPri, severityOf, streamSeverity } from './severity.js';
 import { readStats, type ReceivedStats, type StatsRecord } from './stats.js';
 import { formatTime, parseTime } from './time.js';
 import { V1_ENTRY_OVERHEAD } from './v1.js';
@@ -77,15 +78,16 @@ const END_PLAIN = Buffer.from('"}\n');
 const END_PARTIAL = Buffer.from('","partial":true}\n');
 
 /**
- * Encodes v2 entries: {"seq","time","source","stream","msg"[,"partial":true]}. As with v1, all
- * that follows the sequence number up to the message is the same for the lines of one chunk
- * (time, source, stream): built once, copied whole; the digits are written one by one.
+ * Encodes v2 entries: {"seq","time","source","stream","severity"[,"facility"],"msg"[,"partial":true]}.
+ * As with v1, all that follows the sequence number up to the message is the same for the lines of
+ * one chunk (time, source, stream, priority): built once, copied whole; the digits one by one.
  */
 export class V2Encoder {
   private lastSec = -1;
   private lastNsec = -1;
   private lastSource: Uint8Array | null = null;
   private lastStdout = false;
+  private lastPri = -1;
   private middle = Buffer.alloc(0);
 
   constructor(private readonly fast?: FastCopy) {}
@@ -94,15 +96,18 @@ export class V2Encoder {
     return V1_ENTRY_OVERHEAD + 64 + sourceJson.length + maxEscapedLength(msgLen);
   }
 
+  /** pri: the store's priority byte (severity.ts packPri). */
   encode(out: Buffer, o: number, seq: number, sec: number, nsec: number, sourceJson: Uint8Array, stdout: boolean,
-    msg: Uint8Array, start: number, end: number, partial: boolean): number {
-    if (sec !== this.lastSec || nsec !== this.lastNsec || sourceJson !== this.lastSource || stdout !== this.lastStdout) {
+    msg: Uint8Array, start: number, end: number, partial: boolean, pri: number): number {
+    if (sec !== this.lastSec || nsec !== this.lastNsec || sourceJson !== this.lastSource || stdout !== this.lastStdout || pri !== this.lastPri) {
       this.lastSec = sec;
       this.lastNsec = nsec;
       this.lastSource = sourceJson;
       this.lastStdout = stdout;
+      this.lastPri = pri;
+      const fac = facilityOf(pri);
       this.middle = Buffer.concat([Buffer.from(`,"time":"${formatTime(sec, nsec)}","source":`, 'latin1'), sourceJson,
-        Buffer.from(stdout ? ',"stream":"stdout","msg":"' : ',"stream":"stderr","msg":"', 'latin1')]);
+        Buffer.from(`,"stream":"${stdout ? 'stdout' : 'stderr'}","severity":${severityOf(pri)}${fac === null ? '' : `,"facility":${fac}`},"msg":"`, 'latin1')]);
     }
     out.set(P_SEQ, o);
     o = writeDigits(out, o + P_SEQ.length, seq);
@@ -140,7 +145,8 @@ export function encodeEntry(e: V2Entry): string | null {
   const source = jsonString(Buffer.from(e.source, 'utf8'));
   const msg = Buffer.from(e.msg, 'utf8');
   const out = Buffer.allocUnsafe(V2Encoder.worstCase(source, msg.length));
-  const n = new V2Encoder().encode(out, 0, e.seq, t[0], t[1], source, e.stream === 'stdout', msg, 0, msg.length, e.partial === true);
+  const pri = packPri(e.severity ?? streamSeverity(e.stream), e.facility ?? null);
+  const n = new V2Encoder().encode(out, 0, e.seq, t[0], t[1], source, e.stream === 'stdout', msg, 0, msg.length, e.partial === true, pri);
   return out.toString('utf8', 0, n - 1);
 }
 
@@ -166,7 +172,19 @@ export interface GapRecord {
 }
 export interface EndRecord { type: 'end'; next: number }
 export interface ErrorRecord { type: 'error'; code: string; message: string }
-export interface V2Entry { seq: number; time: string; source: string; stream: Stream; msg: string; partial?: boolean; type?: undefined }
+export interface V2Entry {
+  seq: number;
+  time: string;
+  source: string;
+  stream: Stream;
+  /** RFC 5424 severity 0-7 (memlogd from this version on; absent from an older one). */
+  severity?: number;
+  /** RFC 5424 facility 0-23, when the source said (syslog, `<N>` with N >= 8). */
+  facility?: number;
+  msg: string;
+  partial?: boolean;
+  type?: undefined;
+}
 export type V2Record = V2Entry | StartRecord | GapRecord | EndRecord | ErrorRecord | ReceivedStats;
 
 /** One NDJSON line of a v2 answer; throws ProtocolError(ERR_MEMLOGD_PROTOCOL) if it is none. */
@@ -212,10 +230,28 @@ export function decodeEntry(line: string): V2Entry | null {
   const source = line.slice(i, sEnd);
   if (source.includes('\\')) return null;
   let stream: Stream;
-  if (line.startsWith(',"stream":"stdout","msg":"', sEnd + 1)) stream = 'stdout';
-  else if (line.startsWith(',"stream":"stderr","msg":"', sEnd + 1)) stream = 'stderr';
+  if (line.startsWith(',"stream":"stdout"', sEnd + 1)) stream = 'stdout';
+  else if (line.startsWith(',"stream":"stderr"', sEnd + 1)) stream = 'stderr';
   else return null;
-  i = sEnd + 27;
+  i = sEnd + 19;
+  let severity: number | undefined;
+  let facility: number | undefined;
+  if (line.startsWith(',"severity":', i)) {
+    const c = line.charCodeAt(i + 12);
+    if (c < 48 || c > 55) return null;
+    severity = c - 48;
+    i += 13;
+    if (line.startsWith(',"facility":', i)) {
+      let f = 0;
+      let k = i + 12;
+      for (; k < line.length && line.charCodeAt(k) >= 48 && line.charCodeAt(k) <= 57; k++) f = f * 10 + line.charCodeAt(k) - 48;
+      if (k === i + 12) return null;
+      facility = f;
+      i = k;
+    }
+  }
+  if (!line.startsWith(',"msg":"', i)) return null;
+  i += 8;
   let partial = false;
   let mEnd: number;
   if (line.endsWith('"}')) mEnd = line.length - 2;
@@ -226,7 +262,9 @@ export function decodeEntry(line: string): V2Entry | null {
   if (mEnd < i) return null;
   const msg = line.slice(i, mEnd);
   if (msg.includes('\\') || msg.includes('"')) return null;
-  const e: V2Entry = { seq, time, source, stream, msg };
+  const e: V2Entry = {
+    seq, time, source, stream, ...(severity !== undefined ? { severity } : {}), ...(facility !== undefined ? { facility } : {}), msg,
+  };
   if (partial) e.partial = true;
   return e;
 }

@@ -113,18 +113,19 @@ describe('logread without v2 options (protocol v1)', () => {
 });
 
 describe('logread v2 flags', () => {
-  it('--json: the v2 entries as received, keys seq time source stream msg', async () => {
+  it('--json: the v2 entries as received, keys seq time source stream severity msg', async () => {
     d = await startDaemon();
     await feed('web.out', ['one', 'two']);
     await feed('web', ['oops']);
     const r = await logread(['-socket', d.query, '--json']);
     expect(r.code).toBe(0);
     const recs = ndjson(r.stdout);
-    for (const x of recs) expect(Object.keys(x)).toEqual(['seq', 'time', 'source', 'stream', 'msg']);
+    // memlogd's own notes say their facility (syslog); a pipe's lines do not have one
+    for (const x of recs) expect(Object.keys(x)).toEqual(['seq', 'time', 'source', 'stream', 'severity', ...(x.source === 'memlogd' ? ['facility'] : []), 'msg']);
     expect(recs.map((x) => x.seq)).toEqual(recs.map((_, i) => i));
     expect(recs.map(({ time, source, msg }) => ({ time, source, msg }))).toEqual(await dump(d.query));
-    expect(recs.filter((x) => x.source !== 'memlogd').map((x) => [x.source, x.stream, x.msg]))
-      .toEqual([['web.out', 'stdout', 'one'], ['web.out', 'stdout', 'two'], ['web', 'stderr', 'oops']]);
+    expect(recs.filter((x) => x.source !== 'memlogd').map((x) => [x.source, x.stream, x.severity, x.msg]))
+      .toEqual([['web.out', 'stdout', 6, 'one'], ['web.out', 'stdout', 6, 'two'], ['web', 'stderr', 3, 'oops']]);
   });
 
   it('-n/--tail, -s/--source (repeatable), --exclude (repeatable), --stream, --grep', async () => {

@@ -66,11 +66,11 @@ describe('v2 requests', () => {
     expect(typeof rs[0].instance).toBe('string');
     const entries = rs.filter((r) => r.type === undefined);
     expect(entries.map((e) => e.seq)).toEqual(entries.map((_, i) => i));
-    expect(entries.find((e) => e.msg === 'GET / 200')).toMatchObject({ source: 'web.out', stream: 'stdout' });
-    expect(entries.find((e) => e.msg === 'warning: slow upstream')).toMatchObject({ source: 'web', stream: 'stderr' });
+    expect(entries.find((e) => e.msg === 'GET / 200')).toMatchObject({ source: 'web.out', stream: 'stdout', severity: 6 });
+    expect(entries.find((e) => e.msg === 'warning: slow upstream')).toMatchObject({ source: 'web', stream: 'stderr', severity: 3 });
     expect(rs.at(-1)).toEqual({ type: 'end', next: entries.length });
-    // keys in a fixed order, time in Go's form
-    expect(Object.keys(entries[1])).toEqual(['seq', 'time', 'source', 'stream', 'msg']);
+    // keys in a fixed order, time in Go's form; no facility when the source did not say one
+    expect(Object.keys(entries[1])).toEqual(['seq', 'time', 'source', 'stream', 'severity', 'msg']);
   });
 
   it('filters by source globs, exclude, stream, grep, since/until and tail', async () => {

@@ -75,7 +75,7 @@ describe('per-source accounting of every reader', () => {
         if (o.t === 'append') {
           for (let i = 0; i < o.n; i++) {
             const msg = Buffer.from(`${line++} ${'m'.repeat(o.len)}`);
-            store.append(ids[o.src], msg, 0, msg.length, 1763703611, 0, 0);
+            store.append(ids[o.src], msg, 0, msg.length, 1763703611, 0, 0, 6);
             srcOf.push(SOURCES[o.src]);
           }
           qs.notify();

@@ -6,7 +6,11 @@ import { Filter } from '../../../lib/daemon/filter.js';
 import { NameCache } from '../../../lib/daemon/names.js';
 import { Reader, type ReaderOptions, type Sink } from '../../../lib/daemon/reader.js';
 import { Store } from '../../../lib/daemon/store.js';
+import { packPri } from '../../../lib/protocol/severity.js';
 import { parseRequest } from '../../../lib/protocol/v2.js';
+
+// stderr's default priority (these sources are not `.out`): err, facility unknown
+const PRI = packPri(3, null);
 
 /** A sink that takes at most `room` bytes per write (Infinity: everything), like a socket buffer. */
 class TestSink implements Sink {
@@ -36,7 +40,7 @@ function setup(maxLines = 100) {
   const names = new NameCache(store);
   const add = (source: string, msg: string) => {
     const b = Buffer.from(msg);
-    store.append(store.source(Buffer.from(source)), b, 0, b.length, 1763703611, 5e8, 0);
+    store.append(store.source(Buffer.from(source)), b, 0, b.length, 1763703611, 5e8, 0, PRI);
   };
   const reader = (sink: Sink, o: Partial<ReaderOptions>) =>
     new Reader(store, names, sink, { fromSeq: store.oldestSeq, untilSeq: store.nextSeq, now: () => [1763703700, 0], ...o });
@@ -78,7 +82,7 @@ describe('Reader', () => {
     const sink = new TestSink();
     reader(sink, { v2: true, filter: Filter.of(parseRequest('{"mode":"dump","sources":["web*"],"stream":"stderr"}')) }).pump();
     expect(sink.lines()).toEqual([
-      { seq: 2, time: '2025-11-21T05:40:11.5Z', source: 'web', stream: 'stderr', msg: 'timeout' },
+      { seq: 2, time: '2025-11-21T05:40:11.5Z', source: 'web', stream: 'stderr', severity: 3, msg: 'timeout' },
       { type: 'end', next: 3 },
     ]);
   });

@@ -2,6 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { UNKNOWN_SOURCE } from '../../../lib/daemon/drops.js';
 import { DEAD, Store } from '../../../lib/daemon/store.js';
+import { packPri } from '../../../lib/protocol/severity.js';
+
+// stdout's default priority: info, facility unknown
+const PRI = packPri(6, null);
 
 function live(st: Store): Array<{ seq: number; src: number; msg: string }> {
   const out = [];
@@ -14,7 +18,7 @@ function live(st: Store): Array<{ seq: number; src: number; msg: string }> {
 
 const add = (st: Store, src: number, msg: string) => {
   const b = Buffer.from(msg, 'latin1');
-  return st.append(src, b, 0, b.length, 1, 0, 0);
+  return st.append(src, b, 0, b.length, 1, 0, 0, PRI);
 };
 
 describe('Store', () => {
@@ -79,8 +83,8 @@ describe('Store', () => {
         ends[i] = pos + l.length;
         pos += l.length + 2;
       });
-      a.appendBatch(na, chunk, starts, ends, new Uint8Array(40), 40, round, 0);
-      for (let i = 0; i < 40; i++) b.append(nb, chunk, starts[i], ends[i], round, 0, 0);
+      a.appendBatch(na, chunk, starts, ends, new Uint8Array(40), 40, round, 0, PRI);
+      for (let i = 0; i < 40; i++) b.append(nb, chunk, starts[i], ends[i], round, 0, 0, PRI);
       if (round % 30 === 0) {
         add(a, qa, `quiet ${round}`);
         add(b, qb, `quiet ${round}`);
@@ -181,8 +185,8 @@ describe('Store against a model (fast-check)', () => {
             ends[i] = at + m.length;
             at += m.length + 1;
           });
-          st.appendBatch(src, joined, starts, ends, new Uint8Array(msgs.length), msgs.length, 5, 0);
-        } else for (const m of msgs) expect(st.append(src, m, 0, m.length, 5, 0, 0)).toBe(st.nextSeq - 1);
+          st.appendBatch(src, joined, starts, ends, new Uint8Array(msgs.length), msgs.length, 5, 0, 6);
+        } else for (const m of msgs) expect(st.append(src, m, 0, m.length, 5, 0, 0, 6)).toBe(st.nextSeq - 1);
         // sequence numbers: one per entry, in order
         expect(st.nextSeq).toBe(seq0 + msgs.length);
         expect(model.length).toBe(seq0);

@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { Tracker, type Out, type Step } from '../../../lib/logwrite/tracker.js';
 import { decodeEntry as fastEntry } from '../../../lib/protocol/v2.js';
 import { jsonString, parseRecord, V2Encoder, type GapRecord, type V2Entry } from '../../../lib/protocol/index.js';
+import { packPri } from '../../../lib/protocol/severity.js';
+
+// stdout's default priority: info, facility unknown
+const PRI = packPri(6, null);
 
 const T = '2026-11-21T05:40:00.5Z';
 const e = (seq: number, source: string, msg: string, partial = false): V2Entry =>
@@ -141,7 +145,7 @@ describe('fast entry reader', () => {
         for (const partial of [false, true]) {
           const out = Buffer.alloc(4096);
           const msg = Buffer.from(m, m.startsWith('\xff') ? 'latin1' : 'utf8');
-          const n = enc.encode(out, 0, 12345, 1_763_703_600, 5, jsonString(Buffer.from(s)), s.endsWith('.out'), msg, 0, msg.length, partial);
+          const n = enc.encode(out, 0, 12345, 1_763_703_600, 5, jsonString(Buffer.from(s)), s.endsWith('.out'), msg, 0, msg.length, partial, PRI);
           const line = out.toString('utf8', 0, n - 1);
           const f = fastEntry(line);
           if (f) fast++;

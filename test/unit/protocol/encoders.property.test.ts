@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { gapBanner, gapCountV1, gapMessageV1, gapReasonV1, gapSourcesV1, gapTextFor } from '../../../lib/protocol/gap.js';
 import { escapeJsonInto, jsonString, maxEscapedLength } from '../../../lib/protocol/json.js';
+import { packPri } from '../../../lib/protocol/severity.js';
 import { formatTime, parseTime } from '../../../lib/protocol/time.js';
 import { V1Encoder } from '../../../lib/protocol/v1.js';
 import { decodeEntry, decodeRecord, encodeGap, encodeStart, V2Encoder, type GapRecord } from '../../../lib/protocol/v2.js';
@@ -128,6 +129,9 @@ describe('entry encoders against JSON.parse', () => {
     stdout: fc.boolean(),
     msg: bytes(200),
     partial: fc.boolean(),
+    // the store's priority byte: severity, and the facility when the source said one
+    severity: fc.integer({ min: 0, max: 7 }),
+    facility: fc.option(fc.integer({ min: 0, max: 23 }), { nil: null }),
   });
   // Several entries through one encoder, often with the same time and source, so the cached
   // prefix is both reused and rebuilt.
@@ -157,7 +161,7 @@ describe('entry encoders against JSON.parse', () => {
     }), { numRuns: 500, seed: 24 });
   });
 
-  it('v2: {"seq","time","source","stream","msg"[,"partial"]}; decodeEntry agrees with JSON.parse or declines', () => {
+  it('v2: {"seq","time","source","stream","severity"[,"facility"],"msg"[,"partial"]}; decodeEntry agrees with JSON.parse or declines', () => {
     fc.assert(fc.property(batch, (es) => {
       const enc = new V2Encoder();
       const out = Buffer.alloc(es.reduce((n, e) => n + V2Encoder.worstCase(jsonString(e.source), e.msg.length), 0));
@@ -166,7 +170,7 @@ describe('entry encoders against JSON.parse', () => {
       for (let i = 0; i < es.length; i++) {
         if (i > 0 && es[i].source !== es[i - 1].source) name = jsonString(es[i].source);
         const e = es[i];
-        o = enc.encode(out, o, e.seq, e.t.sec, e.t.nsec, name, e.stdout, e.msg, 0, e.msg.length, e.partial);
+        o = enc.encode(out, o, e.seq, e.t.sec, e.t.nsec, name, e.stdout, e.msg, 0, e.msg.length, e.partial, packPri(e.severity, e.facility));
       }
       const lines = out.toString('utf8', 0, o).split('\n');
       expect(lines.pop()).toBe('');
@@ -174,8 +178,10 @@ describe('entry encoders against JSON.parse', () => {
         const e = es[i];
         const v = JSON.parse(line);
         const want: Record<string, unknown> = {
-          seq: e.seq, time: formatTime(e.t.sec, e.t.nsec), source: goDecode(e.source), stream: e.stdout ? 'stdout' : 'stderr', msg: goDecode(e.msg),
+          seq: e.seq, time: formatTime(e.t.sec, e.t.nsec), source: goDecode(e.source), stream: e.stdout ? 'stdout' : 'stderr', severity: e.severity,
         };
+        if (e.facility !== null) want.facility = e.facility;
+        want.msg = goDecode(e.msg);
         if (e.partial) want.partial = true;
         expect(Object.keys(v)).toEqual(Object.keys(want));
         expect(v).toEqual(want);

@@ -5,6 +5,7 @@ import { entriesText, gapBanner, gapCountV1, gapMessageV1, gapTextFor } from '..
 import { globToRegExp } from '../../../lib/protocol/glob.js';
 import { jsonString } from '../../../lib/protocol/json.js';
 import { readStats } from '../../../lib/protocol/stats.js';
+import { packPri } from '../../../lib/protocol/severity.js';
 import {
   V2Encoder, decodeEntry, decodeRecord, encodeEnd, encodeEntry, encodeError, encodeGap, encodeRequest, encodeStart, parseRecord, parseRequest,
   type GapRecord, type QueryRequest,
@@ -91,7 +92,7 @@ describe('records', () => {
     const cases: Array<[string, string, boolean]> = [['web.out', 'GET / 200', false], ['db', 'piece', true], ['x', 'quote " and \\', false], ['é', 'ünïcode', false]];
     for (const [source, msg, partial] of cases) {
       const m = Buffer.from(msg);
-      const n = enc.encode(out, 0, 42, 1763703611, 692448000, jsonString(Buffer.from(source)), source.endsWith('.out'), m, 0, m.length, partial);
+      const n = enc.encode(out, 0, 42, 1763703611, 692448000, jsonString(Buffer.from(source)), source.endsWith('.out'), m, 0, m.length, partial, packPri(source.endsWith('.out') ? 6 : 3, null));
       const line = out.toString('utf8', 0, n - 1);
       const parsed = JSON.parse(line);
       expect(decodeRecord(line)).toEqual(parsed);
@@ -106,7 +107,7 @@ describe('records', () => {
     const out = Buffer.alloc(1024);
     for (const [source, msg, partial] of [['web.out', 'GET / 200', false], ['d;b', 'piece <&> "q" \\ \u2028', true], ['é', 'ünïcode', false]] as const) {
       const m = Buffer.from(msg);
-      const n = enc.encode(out, 0, 7, 1763703611, 692448000, jsonString(Buffer.from(source)), source.endsWith('.out'), m, 0, m.length, partial);
+      const n = enc.encode(out, 0, 7, 1763703611, 692448000, jsonString(Buffer.from(source)), source.endsWith('.out'), m, 0, m.length, partial, packPri(source.endsWith('.out') ? 6 : 3, null));
       const line = out.toString('utf8', 0, n - 1);
       expect(encodeEntry(decodeRecord(line) as Parameters<typeof encodeEntry>[0])).toBe(line);
     }
