@@ -2,7 +2,7 @@
 // for a bounded time. Each seed is printed before its run starts, so a failure (or a hang the
 // timeout ends) can be replayed with --seed.
 //
-//   node dist/bench/soak.js [--minutes 10] [--seed N] [--scale N] [--restarts graceful] [--verbose]
+//   node dist/bench/soak.js [--minutes 10] [--seed N] [--scale N] [--restarts graceful|none] [--verbose]
 //
 // Exit status 0 when every run kept the identity, 1 otherwise.
 
@@ -16,10 +16,10 @@ const opt = (name: string) => {
 const minutes = Number(opt('--minutes') ?? 10);
 const fixedSeed = opt('--seed');
 const fixedScale = opt('--scale');
-const restarts = opt('--restarts') === 'graceful' ? 'graceful' : 'none';
+const restarts = opt('--restarts') === 'none' ? 'none' : 'graceful';
 const verbose = args.includes('--verbose');
 if (!(minutes > 0) || (fixedSeed !== undefined && !/^\d+$/.test(fixedSeed))) {
-  process.stderr.write('usage: soak [--minutes N] [--seed N] [--scale N] [--restarts graceful] [--verbose]\n');
+  process.stderr.write('usage: soak [--minutes N] [--seed N] [--scale N] [--restarts graceful|none] [--verbose]\n');
   process.exit(2);
 }
 

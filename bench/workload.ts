@@ -18,8 +18,10 @@
 // their windows are known exactly. Timing still varies from run to run: the identity must hold
 // whatever the timing.
 //
-// Graceful restarts (SIGUSR2 hand-over) plug in at the phase boundaries (`restarts:
-// 'graceful'`): a no-op until the memlogd under test advertises `--restart` in its --help.
+// Graceful restarts (SIGUSR2 hand-over, what `memlogd --restart` asks for) happen at every phase
+// boundary (`restarts: 'graceful'`, the default): readers keep their connections and their
+// positions, so the identity must hold across them. A memlogd without `--restart` in its --help
+// (an older build under test) is simply not restarted.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,6 +30,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { handOffPipe } from '../lib/client/handoff.js';
 import { connectQuery, readLines } from '../lib/client/query.js';
+import { requestRestart } from '../lib/client/restart.js';
 import { cutPoint } from '../lib/daemon/framing.js';
 import { MODE_DUMP, MODE_DUMP_FOLLOW, MODE_FOLLOW, SELF_SOURCE } from '../lib/protocol/constants.js';
 import { gapCountV1, gapReasonV1, gapSourcesV1 } from '../lib/protocol/gap.js';
@@ -43,7 +46,7 @@ export interface WorkloadOptions {
   scale?: number;
   /** The memlogd under test (default dist/cmd/memlogd.js). */
   memlogd?: string;
-  /** Graceful restarts at phase boundaries, once memlogd supports them; 'none' by default. */
+  /** Graceful restarts at phase boundaries (default), when this memlogd supports them. */
   restarts?: 'none' | 'graceful';
   /** Progress notes (the soak prints them with --verbose). */
   note?: (line: string) => void;
@@ -468,37 +471,19 @@ async function stats(socket: string): Promise<ReceivedStats> {
   return rec;
 }
 
-/**
- * The graceful restart plug: SIGUSR2 asks memlogd to hand its sockets, source fds, readers and
- * store to a successor; readers keep their connections, so every identity must hold across it.
- * Done once the query socket answers a stats request again. (The hand-over is being built on
- * main; adapt this to its final interface when it lands.)
- */
-async function gracefulRestart(proc: ChildProcess, query: string): Promise<void> {
-  const before = await stats(query);
-  process.kill(proc.pid!, 'SIGUSR2');
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    await sleep(50);
-    // the successor answers, holding what was handed over
-    const now = await stats(query).catch(() => null);
-    if (now && (now.store?.next ?? -1) >= (before.store?.next ?? 0)) return;
-    if (Date.now() > deadline) throw new Error('memlogd did not answer after SIGUSR2');
-  }
-}
-
-/** Processes whose command line names a path under dir (memlogd on the run's sockets). */
-function pidsUsing(dir: string): number[] {
-  const out: number[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+/** SIGTERM to a process that is not our child; resolves once it is gone (or after 20 s). */
+async function stopPid(pid: number): Promise<void> {
+  const alive = () => {
     try {
-      if (fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(dir)) out.push(Number(e));
+      process.kill(pid, 0);
+      return true;
     } catch {
-      // gone meanwhile
+      return false;
     }
-  }
-  return out;
+  };
+  if (!alive()) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 400 && alive(); i++) await sleep(50);
 }
 
 /** The project's top folder, whether this runs built (dist/bench) or as source (tests). */
@@ -529,8 +514,10 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadReport> {
   const writers: net.Socket[] = [];
   let proc: ChildProcess | null = null;
   let restarts = 0;
-  const graceful = o.restarts === 'graceful' && supportsGracefulRestart(script);
-  if (o.restarts === 'graceful' && !graceful) note('graceful restarts: this memlogd has no --restart yet; none made');
+  const graceful = (o.restarts ?? 'graceful') === 'graceful' && supportsGracefulRestart(script);
+  if ((o.restarts ?? 'graceful') === 'graceful' && !graceful) note('graceful restarts: this memlogd has no --restart; none made');
+  /** The process serving now (a successor after a graceful restart). */
+  let serving = -1;
   const written: Written = { bySource: new Map(p.sources.map((s) => [s.name, 0])), lines: new Map() };
   let lines = 0;
   const deadline = t0 + (o.timeoutMs ?? 300_000);
@@ -557,6 +544,7 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadReport> {
     proc.stderr!.on('data', (d) => (stderr += d));
     await until(() => proc!.exitCode !== null || accepts(query), 'memlogd to accept');
     if (proc.exitCode !== null) throw new Error(`memlogd exited ${proc.exitCode}: ${stderr}`);
+    serving = proc.pid!;
     const running = () => {
       // after a hand-over the first process may be gone by design: the stats queries tell then
       if (restarts === 0 && proc!.exitCode !== null) throw new Error(`memlogd died (${proc!.exitCode ?? proc!.signalCode}): ${stderr.slice(-500)}`);
@@ -639,9 +627,19 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadReport> {
       if (ph === p.phases - 1) break;
 
       if (graceful) {
-        await gracefulRestart(proc, query);
-        await ingested('after a graceful restart');
+        const r = await requestRestart(query);
+        note(`graceful restart: pid ${r.from} -> ${r.to}`);
+        serving = r.to;
         restarts++;
+        await ingested('after a graceful restart');
+        // the successor notes the hand-over under source memlogd: let the store settle before
+        // late readers take their start records (a v1 dump's window comes from a v2 one's)
+        for (let last = -1; ;) {
+          const next = (await stats(query)).store?.next ?? -1;
+          if (next === last) break;
+          last = next;
+          await sleep(100);
+        }
       }
 
       // Late readers, in a quiet moment (nothing is being ingested, so the store does not move
@@ -710,8 +708,8 @@ export async function runWorkload(o: WorkloadOptions): Promise<WorkloadReport> {
       proc.kill('SIGTERM');
       await new Promise((r) => proc!.once('exit', r));
     }
-    // a successor after a hand-over is no child of ours: found by its sockets' directory
-    if (restarts > 0) for (const pid of pidsUsing(dir)) process.kill(pid, 'SIGTERM');
+    // a successor after a hand-over is no child of ours: stopped by the pid it serves as
+    if (serving > 0 && serving !== proc?.pid) await stopPid(serving);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
