@@ -21,12 +21,13 @@ run('kmsg', async () => {
       return v;
     }, 'auto')
     .option('--no-dict', 'leave out dictionary entries (SUBSYSTEM=..., DEVICE=...) instead of attaching them')
-    .parse(goStyleArgs(process.argv.slice(2), ['device', 'file', 'socket', 'state', 'replay'], ['no-state', 'no-dict']), { from: 'user' });
-  const o = cmd.opts<{ device: string; file?: string; socket?: string; state: string | false; replay: 'auto' | 'all' | 'new'; dict: boolean }>();
+    .option('--no-level-prefix', "do not start lines with <N>, their priority (memlogd keeps it as the entry's severity; the reference's memlogd stores it as text)")
+    .parse(goStyleArgs(process.argv.slice(2), ['device', 'file', 'socket', 'state', 'replay'], ['no-state', 'no-dict', 'no-level-prefix']), { from: 'user' });
+  const o = cmd.opts<{ device: string; file?: string; socket?: string; state: string | false; replay: 'auto' | 'all' | 'new'; dict: boolean; levelPrefix: boolean }>();
   const stop = new AbortController();
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => stop.abort());
   await kmsg({
-    device: o.device, file: o.file, socket: o.socket, state: o.state === false ? null : o.state, replay: o.replay, dict: o.dict,
+    device: o.device, file: o.file, socket: o.socket, state: o.state === false ? null : o.state, replay: o.replay, dict: o.dict, levelPrefix: o.levelPrefix,
     signal: stop.signal,
   });
 });

@@ -19,6 +19,7 @@ run('logread', async () => {
     .option('-s, --source <glob>', 'only sources matching this glob (* ? [abc]); repeatable', collect)
     .option('--exclude <glob>', 'drop sources matching this glob; repeatable', collect)
     .option('--stream <stream>', 'only stdout (sources named *.out) or stderr (all others)')
+    .option('-p, --priority <level>', 'only these severities, as journalctl -p: err (err and more severe), warning..err; names or 0-7')
     .option('--grep <regex>', 'only entries whose message matches this regular expression')
     .option('--json', 'print the v2 records as NDJSON (entries and gaps)')
     .option('--stats', "print memlogd's statistics: store, sources, readers")
@@ -28,11 +29,11 @@ run('logread', async () => {
     .option('--color', 'always color the output')
     .option('--no-color', 'never color the output (default: color on a terminal)')
     .parse(goStyleArgs(process.argv.slice(2),
-      ['socket', 'tail', 'since', 'until', 'source', 'exclude', 'stream', 'grep', 'after', 'cursor-file'],
+      ['socket', 'tail', 'since', 'until', 'source', 'exclude', 'stream', 'priority', 'grep', 'after', 'cursor-file'],
       ['json', 'stats', 'retry', 'color', 'no-color']), { from: 'user' });
   const o = cmd.opts<{
     socket: string; follow?: boolean; dumpFollow?: boolean; tail?: number; since?: string; until?: string;
-    source?: string[]; exclude?: string[]; stream?: string; grep?: string; json?: boolean; stats?: boolean;
+    source?: string[]; exclude?: string[]; stream?: string; priority?: string; grep?: string; json?: boolean; stats?: boolean;
     after?: string; cursorFile?: string; retry?: boolean; color?: boolean;
   }>();
   // SIGINT/SIGTERM end logread normally: the cursor file is saved first. A second one insists.
@@ -42,7 +43,7 @@ run('logread', async () => {
   process.on('SIGTERM', onSignal);
   await logread({
     socket: o.socket, follow: o.follow, dumpFollow: o.dumpFollow, tail: o.tail, since: o.since, until: o.until,
-    sources: o.source, exclude: o.exclude, stream: o.stream, grep: o.grep, json: o.json, stats: o.stats,
+    sources: o.source, exclude: o.exclude, stream: o.stream, priority: o.priority, grep: o.grep, json: o.json, stats: o.stats,
     after: o.after, cursorFile: o.cursorFile, retry: o.retry, color: o.color, signal: stop.signal,
   }, process.stdout);
 });

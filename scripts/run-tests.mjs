@@ -14,7 +14,9 @@ let skipped = 0;
 try {
   const j = JSON.parse(fs.readFileSync(report, 'utf8'));
   passed = j.numPassedTests;
-  failed = j.numFailedTests + (j.numFailedTestSuites ?? 0);
+  // a file that failed with no failed test in it (it did not load, a hook threw) counts as one
+  const brokenFiles = (j.testResults ?? []).filter((f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed')).length;
+  failed = j.numFailedTests + brokenFiles;
   skipped = j.numPendingTests + (j.numTodoTests ?? 0);
 } catch (err) {
   console.error(`could not read the test report: ${err.message}`);

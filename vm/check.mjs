@@ -98,6 +98,17 @@ for (const k of S.KERNEL_LINES) {
     `${inMemlogd} in memlogd, ${inFiles} in the files`);
 }
 
+// --- severities: a syslog(3) program through /dev/log, the kernel's levels through kmsg ---------
+
+const sev = Array.isArray(r.severities) ? r.severities : [];
+check(r.logger?.code === 0, 'busybox logger sent to /dev/log (exit 0)', JSON.stringify(r.logger));
+const fromLogger = sev.filter((e) => e.source === `syslog.${S.SYSLOG_TAG}`);
+check(fromLogger.length === 1 && fromLogger[0].msg === S.SYSLOG_LINE && fromLogger[0].severity === 3 && fromLogger[0].facility === 3,
+  `memlogd holds the logger's message as source syslog.${S.SYSLOG_TAG}, daemon.err`, JSON.stringify(fromLogger).slice(0, 800) || String(r.severities));
+const banner = sev.filter((e) => e.source === S.KMSG_SERVICE && text(e.msg).startsWith('Linux version '));
+check(banner.length === 1 && banner[0].severity === 5 && banner[0].facility === 0,
+  'the kernel banner arrives as kern.notice (kmsg\'s <N>, taken off by memlogd)', JSON.stringify(banner).slice(0, 800));
+
 // --- logwrite: files per source, rotated, holding every line once ----------------------------
 
 /** A source's lines from its files, oldest first: <source>.log.<max-1> ... .log.0, then .log. */

@@ -47,6 +47,20 @@ function run(cmd, args, { timeoutMs = 120_000, onStdout } = {}) {
   });
 }
 
+/** The entries of a v2 dump (request: JSON fields besides mode), e.g. to see their severities. */
+function v2dump(req) {
+  return new Promise((resolve, reject) => {
+    const c = net.createConnection(S.QUERY_SOCKET, () => c.write(JSON.stringify({ mode: 'dump', ...req }) + '\n'));
+    const chunks = [];
+    c.on('data', (d) => chunks.push(d));
+    c.on('error', reject);
+    c.on('end', () => {
+      const recs = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      resolve(recs.filter((x) => x.type === undefined));
+    });
+  });
+}
+
 /** memlogd's whole store through the v1 query socket (mode 0: dump, then memlogd closes). */
 function dump() {
   return new Promise((resolve, reject) => {
@@ -146,6 +160,9 @@ async function main() {
     '-max-log-size', String(S.LOGWRITE_MAX_SIZE), '-max-log-files', String(S.LOGWRITE_MAX_FILES)]);
   for (const c of S.SERVICES) startService(c.name, ['sh', '-c', S.demoCommand(c, true)]);
   mark('services-started');
+  // a program that logs with syslog: busybox logger, to /dev/log
+  const lg = await run('logger', ['-t', S.SYSLOG_TAG, '-p', 'daemon.err', S.SYSLOG_LINE]);
+  report.logger = { code: lg.code, signal: lg.signal, stderr: lg.stderr.slice(-2000) };
 
   // Until everything is in, WAIT_MS at most, or STALL_MS without a single new entry (a hand-off
   // that never happened must fail in reasonable time, not after the full wait).
@@ -179,6 +196,10 @@ async function main() {
   mark('getty-done');
 
   report.dump = await dump().catch(() => entries);
+  // severities as v2 carries them: the syslog message's, and the kernel's through kmsg's <N>
+  report.severities = await v2dump({ sources: ['syslog.*', S.KMSG_SERVICE] })
+    .then((es) => es.map((e) => ({ source: e.source, severity: e.severity, facility: e.facility, msg: e.msg.slice(0, 200) })))
+    .catch((err) => String(err));
   report.logs = logFiles();
   // Wall time of the kernel's start, to turn memlogd's receive times into seconds since boot.
   report.bootWall = Date.now() / 1000 - uptime();

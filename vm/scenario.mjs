@@ -25,6 +25,11 @@ export const SERVICES = [
 /** logwrite's settings in the VM: small files so that rotation happens within seconds. */
 export const LOGWRITE_MAX_SIZE = 16384;
 export const LOGWRITE_MAX_FILES = 10;
+/** memlogd's syslog socket (pkg/memlogd's 002-logging), and what busybox logger sends to it. */
+export const SYSLOG_SOCKET = '/dev/log';
+export const SYSLOG_TAG = 'vm-syslog';
+export const SYSLOG_LINE = 'hello from busybox logger through /dev/log';
+
 /** The service names LinuxKit's examples give kmsg and logwrite. */
 export const KMSG_SERVICE = 'kmsg';
 export const LOGWRITE_SERVICE = 'write-and-rotate-logs';

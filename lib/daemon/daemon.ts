@@ -1,12 +1,13 @@
-// memlogd: the store, the logging socket (fds in), the query socket (NDJSON out), wired.
+// memlogd: the store, the logging socket (fds in), the syslog socket (messages in), the query
+// socket (NDJSON out), wired.
 
 import fs from 'node:fs';
 import * as native from '../native/index.js';
 import {
-  DAEMON_DEFAULTS, DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE, MAX_NAME_LEN, SELF_SOURCE,
+  DAEMON_DEFAULTS, DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE, DEFAULT_SYSLOG_SOCKET_MODE, MAX_NAME_LEN, SELF_SOURCE,
+  SYSLOG_SOURCE_PREFIX,
 } from '../protocol/constants.js';
 import { OutOfRangeError } from '../protocol/errors.js';
-import { globToRegExp } from '../protocol/glob.js';
 import { packPri, streamSeverity } from '../protocol/severity.js';
 import type { DaemonStats } from '../protocol/stats.js';
 import { streamOf } from '../protocol/v1.js';
@@ -14,8 +15,9 @@ import { formatTime, formatTimeSec } from '../protocol/time.js';
 import { WallClock } from './clock.js';
 import { splitMessage } from './framing.js';
 import { classify, Input, type InputContext } from './input.js';
-import type { PriorityPolicy } from './priority.js';
+import { parseLevelPrefix, type LevelPrefix, type PriorityPolicy } from './priority.js';
 import { LogSocket, type Datagram } from './log-socket.js';
+import { SyslogInput, type SyslogState } from './syslog-input.js';
 import { QueryServer } from './query-server.js';
 import { adoptSocket, bindSocket, unlinkIfOurs, type BoundSocket } from './socket-file.js';
 import type { ConnectionState } from './connection.js';
@@ -47,6 +49,12 @@ export interface DaemonOptions {
   afterCrash?: boolean;
   /** Globs of the sources whose lines may start with `<N>` to give their priority (default: kmsg). */
   levelPrefix?: string[];
+  /** The syslog socket (/dev/log): its path, or an inherited bound fd, and its file mode (default 0666). */
+  socketSyslog?: string;
+  fdSyslog?: number;
+  socketSyslogMode?: number;
+  /** Program names one uid may make on the syslog socket (syslog-input.ts). */
+  syslogIdentsPerUid?: number;
 }
 
 /** Root and the daemon's own uid: the default allow-list of both sockets. */
@@ -71,6 +79,7 @@ export interface DaemonHandoverState {
   startedAt: number;
   owners: SourceOwner[];
   store: StoreSnapshot;
+  syslog?: SyslogState;
 }
 
 /** The restored parts a successor's daemon starts from. */
@@ -79,17 +88,22 @@ export interface Restored {
   instance: string;
   startedAt: number;
   owners: SourceOwner[];
+  syslog?: SyslogState;
 }
 
 /** The fds a predecessor handed over, with what goes with each. */
 export interface HandedOver {
   logFd: number;
   queryFd: number;
+  /** The syslog socket, when memlogd has one. */
+  syslogFd?: number;
   inputs: Array<{ fd: number; kind: 'file' | 'stream'; src: number; carry: Buffer; holdId: number }>;
   connections: Array<{ fd: number; state: ConnectionState }>;
   /** The supervisor's control channel, and the next id of a held fd. */
   supervisor?: { fd: number; nextId: number };
 }
+
+const SYSLOG_PREFIX = Buffer.from(SYSLOG_SOURCE_PREFIX);
 
 /** memlogd's own notes: notice, facility syslog (RFC 5424: the syslog daemon's own messages). */
 const SELF_PRI = packPri(5, 5);
@@ -110,6 +124,8 @@ export class Daemon {
   private readonly selfId: number;
   private readonly query: QueryServer;
   private logSocket?: LogSocket;
+  private syslog?: SyslogInput;
+  private syslogBound?: BoundSocket;
   private bound: BoundSocket[] = [];
   private notifyScheduled = false;
   private closing?: Promise<void>;
@@ -121,7 +137,7 @@ export class Daemon {
   private readonly owners: SourceOwner[];
   /** The supervisor's side of things: duplicates of our source fds (null: no supervisor). */
   private holder: Holder | null = null;
-  private readonly levelPrefix: Array<(name: string) => boolean>;
+  private readonly levelPrefix: LevelPrefix[];
 
   /** restored: what a predecessor handed over in a graceful restart (restart.ts). */
   private constructor(readonly opts: DaemonOptions, restored?: Restored) {
@@ -150,10 +166,7 @@ export class Daemon {
       log: (m) => this.log(m),
       priorityOf: (src) => this.priorityOf(src),
     };
-    this.levelPrefix = (opts.levelPrefix ?? DAEMON_DEFAULTS.levelPrefix).map((g) => {
-      const re = globToRegExp(g);
-      return (name: string) => re.test(name);
-    });
+    this.levelPrefix = (opts.levelPrefix ?? DAEMON_DEFAULTS.levelPrefix).map(parseLevelPrefix);
   }
 
   /** Binds (or adopts) both sockets and starts serving. Rejects with a coded error. */
@@ -179,6 +192,7 @@ export class Daemon {
     const query = adoptSocket('stream', h.queryFd);
     d.bound.push(log, query);
     d.logSocket = new LogSocket(log.fd, (x) => d.datagram(x), (err) => d.log(`logging socket error: ${err.message}`));
+    if (h.syslogFd !== undefined) d.startSyslog(adoptSocket('dgram', h.syslogFd), restored.syslog);
     for (const i of h.inputs) d.addInput(i.fd, i.kind, i.src, i.carry, i.holdId);
     d.query.adoptConnections(h.connections);
     d.logSocket.start();
@@ -189,12 +203,14 @@ export class Daemon {
   /** Stops every read and write for a moment (a graceful restart in progress); thaw() goes on. */
   freeze(): void {
     this.logSocket?.stop();
+    this.syslog?.stop();
     for (const i of this.inputs) i.pause();
     this.query.freeze();
   }
 
   thaw(): void {
     this.logSocket?.start();
+    this.syslog?.start();
     for (const i of this.inputs) i.resume();
     this.query.thaw();
   }
@@ -204,10 +220,12 @@ export class Daemon {
     const snap = this.store.snapshot();
     const inputs = [...this.inputs].map((i) => ({ fd: i.fd, kind: i.kind, src: i.src, carry: i.carryBytes(), holdId: i.holdId }));
     return {
-      state: { opts: this.opts, instance: this.instance, startedAt: this.startedAt, owners: this.owners, store: snap.meta },
+      state: {
+        opts: this.opts, instance: this.instance, startedAt: this.startedAt, owners: this.owners, store: snap.meta, syslog: this.syslog?.exportState(),
+      },
       blobs: snap.blobs,
       handed: {
-        logFd: this.bound[0].fd, queryFd: this.bound[1].fd, inputs, connections: this.query.exportConnections(),
+        logFd: this.bound[0].fd, queryFd: this.bound[1].fd, syslogFd: this.syslogBound?.fd, inputs, connections: this.query.exportConnections(),
         supervisor: this.holder ? { fd: this.holder.fd, nextId: this.holder.next } : undefined,
       },
     };
@@ -219,6 +237,7 @@ export class Daemon {
     this.holder?.detach();
     this.holder = null; // the successor talks to the supervisor now: no release for what it reads
     this.logSocket?.close();
+    this.syslog?.close();
     for (const i of [...this.inputs]) i.release();
     this.query.handedOver();
   }
@@ -268,12 +287,32 @@ export class Daemon {
       ? adoptSocket('stream', o.fdQuery)
       : bindSocket('stream', o.socketQuery, o.socketQueryMode ?? DEFAULT_QUERY_SOCKET_MODE, o.socketGroup);
     this.bound.push(query);
+    if (o.fdSyslog !== undefined || o.socketSyslog !== undefined) {
+      this.startSyslog(o.fdSyslog !== undefined
+        ? adoptSocket('dgram', o.fdSyslog)
+        : bindSocket('dgram', o.socketSyslog!, o.socketSyslogMode ?? DEFAULT_SYSLOG_SOCKET_MODE));
+    }
     try {
       await this.query.listen(query.fd);
     } catch (err) {
       closeAll([query.fd]); // the server never took it over
       throw err;
     }
+  }
+
+  private startSyslog(b: BoundSocket, state?: SyslogState): void {
+    this.syslogBound = b;
+    this.syslog = new SyslogInput(b.fd, {
+      store: this.store, clock: this.clock, maxLineLen: this.opts.maxLineLen, maxSources: MAX_SOURCES,
+      identsPerUid: this.opts.syslogIdentsPerUid ?? DAEMON_DEFAULTS.syslogIdentsPerUid,
+      onIngest: this.ctx.onIngest, log: (m) => this.log(m),
+      sentBy: (src, pid, uid) => {
+        const o = this.owner(src);
+        o.pid = pid;
+        o.uid = uid;
+      },
+    }, state);
+    this.syslog.start();
   }
 
   /** Records one of memlogd's own events under source memlogd. */
@@ -310,6 +349,11 @@ export class Daemon {
     if (!this.allowLog.has(d.uid)) {
       closeAll(d.fds);
       this.log(`refused ${d.fds.length} fd(s) for source ${label} from ${who}: not in --allow-log-uid`);
+      return;
+    }
+    if (d.name.subarray(0, SYSLOG_PREFIX.length).equals(SYSLOG_PREFIX)) {
+      closeAll(d.fds);
+      this.log(`refused ${d.fds.length} fd(s) for source ${label} from ${who}: names starting ${JSON.stringify(SYSLOG_SOURCE_PREFIX)} are the syslog socket's`);
       return;
     }
     if (this.store.sources.length >= MAX_SOURCES && !this.store.hasSource(d.name)) {
@@ -356,7 +400,8 @@ export class Daemon {
   /** A source's priority policy: its stream's default, and whether its lines may say with `<N>`. */
   private priorityOf(src: number): PriorityPolicy {
     const name = this.store.sources[src].name.toString('utf8');
-    return { pri: packPri(streamSeverity(streamOf(name)), null), prefix: this.levelPrefix.some((m) => m(name)) };
+    const lp = this.levelPrefix.find((x) => x.glob.test(name));
+    return { pri: packPri(streamSeverity(streamOf(name)), lp ? lp.facility : null), prefix: lp !== undefined };
   }
 
   private owner(src: number): SourceOwner {
@@ -392,9 +437,11 @@ export class Daemon {
     this.closing ??= (async () => {
       this.holder?.close();
       this.logSocket?.close();
+      this.syslog?.close();
       for (const i of [...this.inputs]) i.close();
       await this.query.close();
       for (const b of this.bound) unlinkIfOurs(b);
+      if (this.syslogBound) unlinkIfOurs(this.syslogBound);
     })();
     return this.closing;
   }

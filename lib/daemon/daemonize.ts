@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import * as native from '../native/index.js';
-import { DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE } from '../protocol/constants.js';
+import { DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE, DEFAULT_SYSLOG_SOCKET_MODE } from '../protocol/constants.js';
 import { ERR, MemlogdError } from '../protocol/errors.js';
 import { CHILD_ENV } from './child.js';
 import type { DaemonOptions } from './daemon.js';
@@ -28,27 +28,31 @@ export interface DaemonizeOptions extends Partial<DaemonOptions> {
 export async function daemonize(o: DaemonizeOptions): Promise<number> {
   const log = bindSocket('dgram', o.socketLog, o.socketLogMode ?? DEFAULT_LOG_SOCKET_MODE, o.socketGroup);
   let query;
+  let syslog;
   try {
     query = bindSocket('stream', o.socketQuery, o.socketQueryMode ?? DEFAULT_QUERY_SOCKET_MODE, o.socketGroup);
+    if (o.socketSyslog !== undefined) syslog = bindSocket('dgram', o.socketSyslog, o.socketSyslogMode ?? DEFAULT_SYSLOG_SOCKET_MODE);
   } catch (err) {
     native.close(log.fd);
+    if (query) native.close(query.fd);
     throw err;
   }
   const [r, w] = native.pipe();
   let child;
   try {
-    // fds 3, 4, 5 in the child: logging socket, query socket, readiness pipe. The options go
-    // by environment (already validated here), so the child skips flag parsing.
+    // fds 3, 4, 5 (and 6) in the child: logging socket, query socket, readiness pipe (and the
+    // syslog socket). The options go by environment (already validated here), so the child skips
+    // flag parsing.
     const { script, ...rest } = o;
-    const childOpts = { ...rest, fdLog: 3, fdQuery: 4, readyFd: 5, supervise: o.supervise !== false };
+    const childOpts = { ...rest, fdLog: 3, fdQuery: 4, readyFd: 5, fdSyslog: syslog ? 6 : undefined, supervise: o.supervise !== false };
     // The argv is for `ps` only: it says which sockets this background memlogd serves.
     child = spawn(process.execPath, [script, '-socket-log', o.socketLog, '-socket-query', o.socketQuery], {
-      stdio: ['ignore', 'ignore', 'ignore', log.fd, query.fd, w],
+      stdio: ['ignore', 'ignore', 'ignore', log.fd, query.fd, w, ...(syslog ? [syslog.fd] : [])],
       detached: true,
       env: { ...process.env, [CHILD_ENV]: JSON.stringify(childOpts) },
     });
   } finally {
-    for (const fd of [log.fd, query.fd, w]) native.close(fd);
+    for (const fd of [log.fd, query.fd, w, ...(syslog ? [syslog.fd] : [])]) native.close(fd);
   }
   child.unref();
   const pid = child.pid!;

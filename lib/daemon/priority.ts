@@ -4,7 +4,9 @@
 // protocol does this; kmsg writes it). The pieces of a long line all have the first piece's.
 
 import { parsePri } from '../protocol/syslog.js';
-import { priOfPrefix } from '../protocol/severity.js';
+import { UsageError } from '../protocol/errors.js';
+import { globToRegExp } from '../protocol/glob.js';
+import { facilityOf, parseFacility, priOfPrefix } from '../protocol/severity.js';
 import { PARTIAL } from './framing.js';
 
 export interface PriorityPolicy {
@@ -33,7 +35,7 @@ export class LinePriority {
     this.start = start;
     if (this.policy.prefix && !this.continuing) {
       const p = parsePri(buf, start, end);
-      this.linePri = p ? priOfPrefix(p[0]) : this.policy.pri;
+      this.linePri = p ? priOfPrefix(p[0], facilityOf(this.policy.pri)) : this.policy.pri;
       if (p) this.start = start + p[1];
     }
     this.continuing = (flags & PARTIAL) !== 0;
@@ -48,5 +50,28 @@ export class LinePriority {
       starts[i] = this.start;
     }
     return PRIS;
+  }
+}
+
+/** A --level-prefix value: the sources it names, and the facility of their lines that give only a level. */
+export interface LevelPrefix {
+  glob: RegExp;
+  facility: number | null;
+}
+
+/** `GLOB` or `GLOB:FACILITY` (`kmsg:kern`); throws a usage error naming what is wrong. */
+export function parseLevelPrefix(v: string): LevelPrefix {
+  const colon = v.lastIndexOf(':');
+  let facility: number | null = null;
+  let glob = v;
+  if (colon >= 0) {
+    facility = parseFacility(v.slice(colon + 1));
+    if (facility === null) throw new UsageError(`--level-prefix ${JSON.stringify(v)}: ${JSON.stringify(v.slice(colon + 1))} is not a facility (kern, user, daemon, local0 ... or 0-23)`);
+    glob = v.slice(0, colon);
+  }
+  try {
+    return { glob: globToRegExp(glob), facility };
+  } catch (err) {
+    throw new UsageError(`--level-prefix ${JSON.stringify(v)}: ${(err as Error).message}`);
   }
 }

@@ -89,7 +89,7 @@ function send(s: Sender, state: DaemonHandoverState, blobs: Buffer[], h: HandedO
   const json = (v: unknown) => Buffer.from(JSON.stringify(v));
   s.sendChunked({ type: 'state' }, json(state));
   blobs.forEach((b, i) => s.sendChunked({ type: 'blob', index: i }, b));
-  s.send({ type: 'sockets' }, undefined, [h.logFd, h.queryFd]);
+  s.send({ type: 'sockets' }, undefined, h.syslogFd !== undefined ? [h.logFd, h.queryFd, h.syslogFd] : [h.logFd, h.queryFd]);
   for (let i = 0; i < h.inputs.length; i += MAX_FDS_PER_MESSAGE) {
     const part = h.inputs.slice(i, i + MAX_FDS_PER_MESSAGE);
     s.sendChunked({ type: 'inputs' }, json(part.map((x) => ({ kind: x.kind, src: x.src, carry: x.carry.toString('base64'), holdId: x.holdId }))),
@@ -121,7 +121,7 @@ export async function takeOver(fd: number): Promise<Daemon> {
       const json = async <T>(inHeader: unknown): Promise<T> => (inHeader ?? JSON.parse((await r.chunked(m)).toString('utf8'))) as T;
       if (t === 'state') state = await json<DaemonHandoverState>(m.header.state);
       else if (t === 'blob') blobs[Number(m.header.index)] = await r.chunked(m);
-      else if (t === 'sockets') [h.logFd, h.queryFd] = m.fds;
+      else if (t === 'sockets') [h.logFd, h.queryFd, h.syslogFd] = m.fds;
       else if (t === 'inputs') {
         (await json<Array<{ kind: 'file' | 'stream'; src: number; carry: string; holdId: number }>>(m.header.inputs)).forEach((x, i) => {
           h.inputs.push({ fd: m.fds[i], kind: x.kind, src: x.src, carry: Buffer.from(x.carry, 'base64'), holdId: x.holdId });
@@ -133,7 +133,7 @@ export async function takeOver(fd: number): Promise<Daemon> {
     }
     if (!state) throw new Error('the hand-over carried no state');
     const store = Store.restore(state.store, blobs);
-    const d = Daemon.adopt(state.opts, { store, instance: state.instance, startedAt: state.startedAt, owners: state.owners }, h);
+    const d = Daemon.adopt(state.opts, { store, instance: state.instance, startedAt: state.startedAt, owners: state.owners, syslog: state.syslog }, h);
     sender().send({ type: 'serving', pid: process.pid });
     d.serving(); // the supervisor, if any, talks to this process now
     d.log(`memlogd restarted gracefully: pid ${process.pid} took over ${h.inputs.length} inputs and ${h.connections.length} readers, nothing lost`);

@@ -23,7 +23,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     fs.closeSync(o.readyFd);
   } else {
     const where = (fd: number | undefined, path: string | undefined) => (fd !== undefined ? `fd ${fd}` : path);
-    process.stderr.write(`memlogd: serving ${where(o.fdLog, d.opts.socketLog)} (logging) and ${where(o.fdQuery, d.opts.socketQuery)} (query)\n`);
+    const syslog = o.fdSyslog !== undefined || o.socketSyslog !== undefined ? `, ${where(o.fdSyslog, o.socketSyslog)} (syslog)` : '';
+    process.stderr.write(`memlogd: serving ${where(o.fdLog, d.opts.socketLog)} (logging)${syslog} and ${where(o.fdQuery, d.opts.socketQuery)} (query)\n`);
   }
   await serveUntilStopped(d);
 }

@@ -61,6 +61,8 @@ export class Supervisor {
   private draining = false;
   private readonly drainBuf = Buffer.allocUnsafe(64 * 1024);
   private readyFd: number | undefined;
+  /** Draining the syslog socket: its poll, and the messages and bytes thrown away. */
+  private syslogDrain: { poll: native.PollHandle | null; lines: number; bytes: number } = { poll: null, lines: 0, bytes: 0 };
 
   constructor(private readonly o: SupervisorOptions) {
     this.readyFd = o.readyFd;
@@ -81,9 +83,10 @@ export class Supervisor {
   private start(afterCrash: boolean): void {
     const [mine, theirs] = native.socketpair(native.SOCK_SEQPACKET);
     const { script, psArgs, readyFd: _r, outageMs: _o, ...rest } = this.o;
-    const childOpts: ServeOptions = { ...rest, fdLog: 3, fdQuery: 4, supervisorFd: 5, afterCrash };
+    const syslog = this.o.fdSyslog;
+    const childOpts: ServeOptions = { ...rest, fdLog: 3, fdQuery: 4, supervisorFd: 5, fdSyslog: syslog !== undefined ? 6 : undefined, afterCrash };
     this.child = spawn(process.execPath, [script, ...psArgs], {
-      stdio: ['ignore', 'ignore', 'ignore', this.o.fdLog, this.o.fdQuery, theirs],
+      stdio: ['ignore', 'ignore', 'ignore', this.o.fdLog, this.o.fdQuery, theirs, ...(syslog !== undefined ? [syslog] : [])],
       env: { ...process.env, [CHILD_ENV]: JSON.stringify(childOpts) },
     });
     this.child.on('error', () => {}); // a failed spawn shows as the channel's end
@@ -155,6 +158,7 @@ export class Supervisor {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = null;
     for (const h of this.held.values()) this.stopDrainOne(h);
+    this.stopDrainSyslog();
     this.draining = false;
     const s = new Sender(this.channel, Date.now() + SEND_MS);
     const all = [...this.held.entries()];
@@ -165,6 +169,10 @@ export class Supervisor {
       l.lines += h.lines;
       l.bytes += h.bytes;
       h.lines = h.bytes = 0;
+    }
+    if (this.syslogDrain.lines > 0) {
+      lost[Buffer.from('syslog socket').toString('base64')] = { lines: this.syslogDrain.lines, bytes: this.syslogDrain.bytes };
+      this.syslogDrain.lines = this.syslogDrain.bytes = 0;
     }
     try {
       for (let i = 0; i < all.length || i === 0; i += MAX_FDS_PER_MESSAGE) {
@@ -192,6 +200,30 @@ export class Supervisor {
         // not pollable any more: nothing to drain
       }
     }
+    // syslog(3) blocks its caller once the socket's queue is full (net.unix.max_dgram_qlen)
+    const fd = this.o.fdSyslog;
+    if (fd !== undefined) {
+      native.setNonBlocking(fd, true);
+      this.syslogDrain.poll = native.pollStart(fd, native.POLL_READABLE, () => {
+        for (;;) {
+          let r: native.RecvResult | null;
+          try {
+            r = native.recvmsg(fd, this.drainBuf);
+          } catch {
+            r = null;
+          }
+          if (r === null) return;
+          for (const x of r.fds) native.close(x);
+          this.syslogDrain.lines++;
+          this.syslogDrain.bytes += r.fullLength;
+        }
+      });
+    }
+  }
+
+  private stopDrainSyslog(): void {
+    if (this.syslogDrain.poll) native.pollStop(this.syslogDrain.poll);
+    this.syslogDrain.poll = null;
   }
 
   private drainOne(h: Held): void {
@@ -229,12 +261,13 @@ export class Supervisor {
 
   private shutdown(): void {
     if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.stopDrainSyslog();
     for (const h of this.held.values()) {
       this.stopDrainOne(h);
       native.close(h.fd);
     }
     this.held.clear();
-    for (const fd of [this.o.fdLog, this.o.fdQuery]) {
+    for (const fd of [this.o.fdLog, this.o.fdQuery, ...(this.o.fdSyslog !== undefined ? [this.o.fdSyslog] : [])]) {
       try {
         native.close(fd);
       } catch { /* closed */ }

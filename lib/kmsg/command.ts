@@ -17,6 +17,8 @@ export interface KmsgOptions {
   state: string | null;
   replay: Replay;
   dict: boolean;
+  /** Start lines with `<N>`, their priority (memlogd keeps it as the entry's severity). */
+  levelPrefix: boolean;
   /** memlogd's logging socket: hand our own pipe over as source kmsg (else stderr). */
   socket?: string;
   signal?: AbortSignal;
@@ -36,14 +38,14 @@ function writeTo(s: net.Socket | NodeJS.WriteStream) {
 /** Runs until the signal aborts (or, with file, to the end of the recording). */
 export async function kmsg(o: KmsgOptions): Promise<void> {
   if (o.socket === undefined) {
-    const relay = new Relay({ state: o.state, replay: o.replay, dict: o.dict, write: writeTo(process.stderr), notice });
+    const relay = new Relay({ state: o.state, replay: o.replay, dict: o.dict, prefix: o.levelPrefix, write: writeTo(process.stderr), notice });
     if (o.file !== undefined) return relay.runFile(o.file);
     return relay.runDevice(o.device ?? KMSG_PATH, o.signal);
   }
   const socket = o.socket;
   let out: net.Socket | null = null;
   const relay = new Relay({
-    state: o.state, replay: o.replay, dict: o.dict, notice,
+    state: o.state, replay: o.replay, dict: o.dict, prefix: o.levelPrefix, notice,
     write: (text) => (out ? writeTo(out)(text) : Promise.reject(new Error('no pipe to memlogd'))),
   });
   const backoff = new Backoff(100, 5000);

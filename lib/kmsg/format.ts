@@ -13,14 +13,19 @@ export function formatWallUs(wallUs: number): string {
   return formatTime(sec, Math.round(wallUs - sec * 1e6) * 1000);
 }
 
-/** One record as one line (no newline); dict: attach the dictionary or leave it out. */
-export function formatRecord(rec: KmsgRecord, wallUs: number, dict = true): string {
+/**
+ * One record as one line (no newline); dict: attach the dictionary or leave it out; prefix: start
+ * with the record's priority as `<N>` (facility * 8 + level, the kernel's own records `<0>`-`<7>`),
+ * which memlogd takes off and keeps as the entry's severity (its --level-prefix).
+ */
+export function formatRecord(rec: KmsgRecord, wallUs: number, dict = true, prefix = false): string {
   const tail = dict && rec.dict.length > 0 ? ` [${rec.dict.join(' ')}]` : '';
-  return `(${rec.seq}) - ${formatWallUs(wallUs)}: ${severityName(rec.level)}: ${rec.text}${tail}`;
+  return `${prefix ? `<${rec.prio}>` : ''}(${rec.seq}) - ${formatWallUs(wallUs)}: ${severityName(rec.level)}: ${rec.text}${tail}`;
 }
 
 /** The line that reports records the kernel overwrote before kmsg read them. */
-export function formatLoss(from: number, to: number, wallUs: number): string {
+export function formatLoss(from: number, to: number, wallUs: number, prefix = false): string {
   const n = to - from + 1;
-  return `(${to}) - ${formatWallUs(wallUs)}: kmsg: lost ${n === 1 ? '1 record' : `${n} records`} (seq ${from}-${to}), overwritten by the kernel before they were read`;
+  // a warning (4) about the kernel's log
+  return `${prefix ? '<4>' : ''}(${to}) - ${formatWallUs(wallUs)}: kmsg: lost ${n === 1 ? '1 record' : `${n} records`} (seq ${from}-${to}), overwritten by the kernel before they were read`;
 }

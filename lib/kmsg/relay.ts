@@ -25,6 +25,8 @@ export interface RelayOptions {
   replay?: Replay;
   /** Attach dictionary entries to their line (default), or leave them out. */
   dict?: boolean;
+  /** Start each line with its priority as `<N>` (memlogd's --level-prefix takes it off). */
+  prefix?: boolean;
   /** Where lines go; resolves once they were taken (the state then moves past them). */
   write: (text: string) => Promise<void> | void;
   /** One-line notices about kmsg itself (default: stderr). */
@@ -121,10 +123,10 @@ export class Relay {
       const { lost, relay } = this.pos.take(rec.seq);
       if (lost) {
         this.lost += lost[1] - lost[0] + 1;
-        text += formatLoss(lost[0], lost[1], now) + '\n';
+        text += formatLoss(lost[0], lost[1], now, this.o.prefix === true) + '\n';
       }
       if (!relay) continue;
-      text += formatRecord(rec, this.clock.wallTime(rec.tsUsec, live, now), this.o.dict !== false) + '\n';
+      text += formatRecord(rec, this.clock.wallTime(rec.tsUsec, live, now), this.o.dict !== false, this.o.prefix === true) + '\n';
       this.lines++;
     }
     if (text) {

@@ -3,6 +3,7 @@
 
 import { SELF_SOURCE } from '../protocol/constants.js';
 import { GAP_PREFIX, gapBanner, gapMessageV1 } from '../protocol/gap.js';
+import { SEVERITIES } from '../protocol/severity.js';
 import type { ReceivedStats } from '../protocol/stats.js';
 import { formatTimeMs } from '../protocol/time.js';
 import { escapeSource, formatText, type V1Entry } from '../protocol/v1.js';
@@ -138,6 +139,14 @@ export function formatStats(stats: ReceivedStats): string {
       ]),
       'lrrrrrrrrrl',
     ));
+    // total lines by severity, one column per level that any source used
+    const used = SEVERITIES.map((_, i) => i).filter((i) => sources.some((x) => (x.severities?.[i] ?? 0) > 0));
+    if (used.length > 0) {
+      out.push('');
+      out.push('severities (total lines):');
+      out.push(table(['SOURCE', ...used.map((i) => SEVERITIES[i].toUpperCase())],
+        sources.map((x) => [x.name, ...used.map((i) => x.severities?.[i] ?? 0)]), 'l' + 'r'.repeat(used.length)));
+    }
   }
 
   const readers = stats.readers ?? [];

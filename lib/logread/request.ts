@@ -5,6 +5,7 @@ import type { Writable } from 'node:stream';
 import { parseCursor } from '../protocol/cursor.js';
 import { UsageError } from '../protocol/errors.js';
 import { globToRegExp } from '../protocol/glob.js';
+import { parseSeverityRange } from '../protocol/severity.js';
 import { formatTime, formatTimeMs, parseTime } from '../protocol/time.js';
 import type { QueryMode, QueryRequest } from '../protocol/v2.js';
 
@@ -25,6 +26,8 @@ export interface LogreadOptions {
   /** source globs to drop */
   exclude?: string[];
   stream?: string;
+  /** -p: severities, as journalctl's -p: `err` (err and more severe) or `warning..err`, names or 0-7 */
+  priority?: string;
   /** regular expression (JavaScript syntax) the message must match */
   grep?: string;
   /** NDJSON output: the v2 records as received (entries and gaps; the stats record) */
@@ -58,7 +61,7 @@ export const V2_START_TIMEOUT_MS = 15_000;
 
 
 /** What makes logread speak v2. */
-const V2_OPTIONS = ['tail', 'since', 'until', 'sources', 'exclude', 'stream', 'grep', 'json', 'stats', 'after', 'cursorFile', 'retry'] as const;
+const V2_OPTIONS = ['tail', 'since', 'until', 'sources', 'exclude', 'stream', 'priority', 'grep', 'json', 'stats', 'after', 'cursorFile', 'retry'] as const;
 
 /** Does this invocation need protocol v2? (Otherwise logread sends one v1 mode byte.) */
 export function needsV2(o: LogreadOptions): boolean {
@@ -110,7 +113,7 @@ export function modeOf(o: LogreadOptions): QueryMode {
  */
 export function buildRequest(o: LogreadOptions, nowMs: number, after = o.after): QueryRequest {
   if (o.stats) {
-    const extra = (['follow', 'dumpFollow', 'tail', 'since', 'until', 'sources', 'exclude', 'stream', 'grep', 'after', 'cursorFile'] as const)
+    const extra = (['follow', 'dumpFollow', 'tail', 'since', 'until', 'sources', 'exclude', 'stream', 'priority', 'grep', 'after', 'cursorFile'] as const)
       .filter((k) => (Array.isArray(o[k]) ? (o[k] as string[]).length > 0 : o[k] !== undefined && o[k] !== false));
     if (extra.length) throw new UsageError(`--stats cannot be combined with ${extra.map(flagName).join(', ')}`);
     return { mode: 'stats' };
@@ -135,6 +138,11 @@ export function buildRequest(o: LogreadOptions, nowMs: number, after = o.after):
   if (o.stream !== undefined) {
     if (o.stream !== 'stdout' && o.stream !== 'stderr') throw new UsageError(`--stream must be stdout or stderr, not ${JSON.stringify(o.stream)}`);
     r.stream = o.stream;
+  }
+  if (o.priority !== undefined) {
+    const p = parseSeverityRange(o.priority);
+    if (p === null) throw new UsageError(`--priority: ${JSON.stringify(o.priority)} is not a severity (emerg alert crit err warning notice info debug, or 0-7) or a range like warning..err`);
+    r.priority = p[0] === 0 ? p[1] : p;
   }
   for (const k of ['since', 'until'] as const) {
     const v = o[k];

@@ -19,6 +19,15 @@ export const MAX_NAME_LEN = 512;
 /** Name under which memlogd records its own events (start, rejected input, reader gaps). */
 export const SELF_SOURCE = 'memlogd';
 
+/**
+ * Sources named from the syslog socket start with this (`syslog.<ident>`); the logging socket
+ * refuses such names, so they always mean a syslog message.
+ */
+export const SYSLOG_SOURCE_PREFIX = 'syslog.';
+
+/** Every local user may log to /dev/log on Linux: so may they to memlogd's syslog socket. */
+export const DEFAULT_SYSLOG_SOCKET_MODE = 0o666;
+
 /** Suffix LinuxKit init gives the stdout stream of a container; stderr has no suffix. */
 export const STDOUT_SUFFIX = '.out';
 
@@ -45,6 +54,11 @@ export const DAEMON_DEFAULTS = {
   maxBytes: 8 * 1024 * 1024,
   /** A silent query client is disconnected after this long (the reference waits forever). */
   handshakeTimeoutMs: 10_000,
-  /** Sources whose lines may start with `<N>` (their priority): kmsg writes it (LinuxKit's service name). */
-  levelPrefix: ['kmsg'] as string[],
+  /**
+   * Sources whose lines may start with `<N>` (their priority), as `GLOB[:FACILITY]` (the facility
+   * of lines that give only a level): kmsg writes it (LinuxKit's service name), for the kernel.
+   */
+  levelPrefix: ['kmsg:kern'] as string[],
+  /** Program names (sources `syslog.<ident>`) one uid may make on the syslog socket. */
+  syslogIdentsPerUid: 64,
 };

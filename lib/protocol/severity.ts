@@ -69,14 +69,40 @@ export function facilityOf(pri: number): number | null {
 }
 
 /**
- * The priority a `<N>` line prefix (journald's stream protocol, kmsg) or a syslog PRI stands for:
- * N's severity, and its facility when N says one (N >= 8; a bare level `<3>` keeps it unknown).
+ * The priority a `<N>` line prefix (journald's stream protocol, kmsg) stands for: N's severity,
+ * and its facility when N says one (N >= 8); a bare level (`<3>`) keeps the source's facility
+ * (null: unknown).
  */
-export function priOfPrefix(n: number): number {
-  return packPri(n & 7, n >= 8 ? n >> 3 : null);
+export function priOfPrefix(n: number, facility: number | null = null): number {
+  return packPri(n & 7, n >= 8 ? n >> 3 : facility);
 }
 
 /** A syslog PRI (RFC 5424: facility * 8 + severity, 0-191): both known, kern (0) included. */
 export function priOfSyslog(n: number): number {
   return packPri(n & 7, n >> 3);
+}
+
+/**
+ * A severity filter as journalctl's `-p` takes it: one level (`err`: err and everything more
+ * severe, 0-3) or a range `FROM..TO` of names or numbers in either order (`warning..err`: 3-4).
+ * As [most severe, least severe]; null when it is not one.
+ */
+export function parseSeverityRange(v: string): [number, number] | null {
+  const dots = v.indexOf('..');
+  if (dots < 0) {
+    const s = parseSeverity(v);
+    return s === null ? null : [0, s];
+  }
+  const a = parseSeverity(v.slice(0, dots));
+  const b = parseSeverity(v.slice(dots + 2));
+  if (a === null || b === null) return null;
+  return a <= b ? [a, b] : [b, a];
+}
+
+/** A request's `priority` (a severity N: 0-N, or [from, to]) as [most severe, least severe]; null when malformed. */
+export function priorityBounds(p: unknown): [number, number] | null {
+  const ok = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 7;
+  if (ok(p)) return [0, p];
+  if (Array.isArray(p) && p.length === 2 && ok(p[0]) && ok(p[1]) && p[0] <= p[1]) return [p[0], p[1]];
+  return null;
 }

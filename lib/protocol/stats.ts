@@ -83,23 +83,28 @@ export interface ReceivedStats {
 const KINDS = {
   store: { lines: 'n', bytes: 'n', maxLines: 'n', maxBytes: 'n', oldest: 'n', next: 'n', oldestTime: 's', evicted: 'n' },
   source: {
-    name: 's', lines: 'n', bytes: 'n', totalLines: 'n', totalBytes: 'n', evicted: 'n', partial: 'n', pid: 'n', uid: 'n', fds: 'n',
+    name: 's', lines: 'n', bytes: 'n', totalLines: 'n', totalBytes: 'n', evicted: 'n', partial: 'n', severities: 'a', pid: 'n', uid: 'n', fds: 'n',
     firstSeen: 's', lastSeen: 's',
   },
   reader: { id: 'n', mode: 's', pid: 'n', uid: 'n', position: 'n', lag: 'n', gaps: 'n', missed: 'n', sent: 'n' },
 } as const;
 
-function pick(v: unknown, kinds: Record<string, 'n' | 's'>): Record<string, string | number> {
-  const out: Record<string, string | number> = {};
+/** n: a number, s: a string, a: an array of numbers. */
+type Kind = 'n' | 's' | 'a';
+
+const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+function pick(v: unknown, kinds: Record<string, Kind>): Record<string, string | number | number[]> {
+  const out: Record<string, string | number | number[]> = {};
   if (typeof v !== 'object' || v === null) return out;
   for (const [k, kind] of Object.entries(kinds)) {
     const x = (v as Record<string, unknown>)[k];
-    if (kind === 'n' ? typeof x === 'number' && Number.isFinite(x) : typeof x === 'string') out[k] = x as string | number;
+    if (kind === 'n' ? isNumber(x) : kind === 's' ? typeof x === 'string' : Array.isArray(x) && x.every(isNumber)) out[k] = x as string | number | number[];
   }
   return out;
 }
 
-const list = (v: unknown, kinds: Record<string, 'n' | 's'>) => (Array.isArray(v) ? v.map((x) => pick(x, kinds)) : undefined);
+const list = (v: unknown, kinds: Record<string, Kind>) => (Array.isArray(v) ? v.map((x) => pick(x, kinds)) : undefined);
 
 /** A received stats record with every field checked (wrong types dropped). */
 export function readStats(v: Record<string, unknown>): ReceivedStats {

@@ -41,17 +41,31 @@ function field(buf: Uint8Array, i: number, end: number): [string, number] | null
   return [Buffer.from(buf.subarray(i, k)).toString('utf8'), k];
 }
 
-/** The structured data of a 5424 message at i: `-` or `[...]...` (brackets may hold escaped `]`). */
+/**
+ * The end of a 5424 message's structured data at i: `-` or `[...]...`. Values are quoted and
+ * should escape `]`, `"` and `\\`; a sender that forgets to escape `]` inside quotes is read as meant.
+ */
 function structuredEnd(buf: Uint8Array, i: number, end: number): number {
   if (buf[i] === 0x2d) return i + 1;
   let k = i;
   while (k < end && buf[k] === 0x5b) {
     k++;
-    while (k < end && buf[k] !== 0x5d) k += buf[k] === 0x5c ? 2 : 1;
+    let quoted = false;
+    for (; k < end && (quoted || buf[k] !== 0x5d); k++) {
+      if (buf[k] === 0x5c) k++;
+      else if (buf[k] === 0x22) quoted = !quoted;
+    }
     if (k >= end) return -1;
     k++;
   }
   return k > i ? k : -1;
+}
+
+/** Where a tag (or a hostname) starting at i ends: the first byte that cannot be in one, or 48 on. */
+function tagEnd(buf: Uint8Array, i: number, end: number): number {
+  let k = i;
+  while (k < end && k - i < 48 && buf[k] > 0x20 && buf[k] < 0x7f && buf[k] !== 0x3a && buf[k] !== 0x5b) k++;
+  return k;
 }
 
 /** Parses one datagram (trailing newlines and NULs, which some senders add, ignored). */
@@ -86,14 +100,19 @@ export function parseSyslog(buf: Uint8Array, start = 0, end = buf.length): Syslo
       }
     }
   }
-  // RFC 3164: an optional timestamp `Mmm dd hh:mm:ss `
+  // RFC 3164: an optional timestamp `Mmm dd hh:mm:ss `, then perhaps a hostname (logger
+  // --rfc3164 sends one; syslog(3) does not): a word followed by one that is a tag
   if (end - i >= 16 && MONTHS.has(Buffer.from(buf.subarray(i, i + 3)).toString('latin1')) && buf[i + 3] === 0x20 && buf[i + 6] === 0x20 &&
     buf[i + 9] === 0x3a && buf[i + 12] === 0x3a && buf[i + 15] === 0x20) {
     i += 16;
+    const h = tagEnd(buf, i, end);
+    if (h > i && buf[h] === 0x20) {
+      const t = tagEnd(buf, h + 1, end);
+      if (t > h + 1 && t < end && (buf[t] === 0x3a || buf[t] === 0x5b)) i = h + 1;
+    }
   }
   // the tag: up to 48 printable characters, then `[pid]` and/or `:` (RFC 3164 4.1.3; syslog(3))
-  let k = i;
-  while (k < end && k - i < 48 && buf[k] > 0x20 && buf[k] < 0x7f && buf[k] !== 0x3a && buf[k] !== 0x5b) k++;
+  let k = tagEnd(buf, i, end);
   if (k > i && k < end && (buf[k] === 0x3a || buf[k] === 0x5b)) {
     const ident = Buffer.from(buf.subarray(i, k)).toString('latin1');
     let claimedPid: string | null = null;

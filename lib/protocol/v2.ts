@@ -7,7 +7,7 @@ import { ProtocolError } from './errors.js';
 import { parseCursor } from './cursor.js';
 import { globToRegExp } from './glob.js';
 import { escapeJsonInto, jsonString, maxEscapedLength } from './json.js';
-import { facilityOf, packPri, severityOf, streamSeverity } from './severity.js';
+import { facilityOf, packPri, priorityBounds, severityOf, streamSeverity } from './severity.js';
 import { readStats, type ReceivedStats, type StatsRecord } from './stats.js';
 import { formatTime, parseTime } from './time.js';
 import { V1_ENTRY_OVERHEAD } from './v1.js';
@@ -27,10 +27,15 @@ export interface QueryRequest {
   until?: string;
   tail?: number;
   grep?: string;
+  /**
+   * Severities to show: N shows 0 (emerg) to N, as journalctl's `-p N`; [from, to] shows that
+   * range (both ends included, from <= to).
+   */
+  priority?: number | [number, number];
 }
 
 const MODES: QueryMode[] = ['dump', 'follow', 'dump+follow', 'stats'];
-const FIELDS = new Set(['mode', 'after', 'sources', 'exclude', 'stream', 'since', 'until', 'tail', 'grep']);
+const FIELDS = new Set(['mode', 'after', 'sources', 'exclude', 'stream', 'since', 'until', 'tail', 'grep', 'priority']);
 
 /** A v2 request as it goes on the wire: one JSON line. */
 export function encodeRequest(req: QueryRequest): Buffer {
@@ -61,6 +66,7 @@ export function parseRequest(line: string): QueryRequest {
   for (const k of ['since', 'until'] as const) {
     if (r[k] !== undefined && (typeof r[k] !== 'string' || parseTime(r[k] as string) === null)) throw bad(`${k} must be an RFC3339 time`);
   }
+  if (r.priority !== undefined && priorityBounds(r.priority) === null) throw bad('priority must be a severity 0-7 or a range [from, to] of them (from <= to)');
   if (r.tail !== undefined && (typeof r.tail !== 'number' || !Number.isInteger(r.tail) || r.tail < 0)) throw bad('tail must be an integer >= 0');
   if (r.grep !== undefined) {
     if (typeof r.grep !== 'string') throw bad('grep must be a string');

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readBootId } from '../../lib/kmsg/state.js';
 import { useCleanups } from '../support/cleanup.js';
-import { BIN, dump, exited, runBin, startDaemon, waitFor, type Entry } from '../support/helpers.js';
+import { BIN, dump, exited, runBin, startDaemon, v2Request, waitFor, type Entry } from '../support/helpers.js';
 
 const { track, tmpDir } = useCleanups();
 
@@ -52,6 +52,16 @@ describe('kmsg', () => {
       '(10) debug: after the jump',
       '(11) info: from userspace, facility user',
     ]);
+    // kmsg starts each line with <N>, which memlogd takes off and keeps: the kernel's own records
+    // have facility kern, a userspace write to /dev/kmsg says user (14 = 1 * 8 + 6)
+    const v2 = (await v2Request(d.query, { mode: 'dump', sources: ['kmsg'] })).filter((x) => x.type === undefined);
+    expect(v2.map((x) => [x.severity, x.facility])).toEqual([[6, 0], [3, 0], [4, 0], [4, 0], [6, 0], [5, 0], [4, 0], [7, 0], [6, 1]]);
+    const errs = (await v2Request(d.query, { mode: 'dump', sources: ['kmsg'], priority: 3 })).filter((x) => x.type === undefined);
+    expect(errs.map((x) => x.msg)).toEqual([expect.stringMatching(/^\(1\) .* err: ACPI Error/)]);
+    const warnings = (await v2Request(d.query, { mode: 'dump', sources: ['kmsg'], priority: [4, 5] })).filter((x) => x.type === undefined);
+    expect(warnings.map((x) => x.severity)).toEqual([4, 4, 5, 4]);
+    // on the wire a priority is a number (logread turns names into numbers)
+    expect((await v2Request(d.query, { mode: 'dump', priority: 'err' })).at(-1)).toMatchObject({ type: 'error', code: 'ERR_BAD_REQUEST' });
   });
 
   it('a restart with the state file relays only what is new; a state from another boot is ignored', async () => {
@@ -75,16 +85,20 @@ describe('kmsg', () => {
     fs.writeFileSync(state, JSON.stringify({ bootId: 'not-this-boot', nextSeq: 11 }));
     const r = await run(['--file', rec, '--state', state]);
     expect(r.code).toBe(0);
-    expect(r.stderr.split('\n').filter((l) => /^\(\d+\) - /.test(l))).toHaveLength(9);
+    expect(r.stderr.split('\n').filter((l) => /^<\d+>\(\d+\) - /.test(l))).toHaveLength(9);
   });
 
-  it('writes to stderr by default (the LinuxKit way: init hands its stderr to memlogd), --no-dict drops the dictionary', async () => {
+  it('writes to stderr by default (the LinuxKit way: init hands its stderr to memlogd), <N> first; --no-dict drops the dictionary, --no-level-prefix the <N>', async () => {
     const dir = tmpDir();
     fs.writeFileSync(path.join(dir, 'rec'), RECORDING);
     const r = await run(['--file', path.join(dir, 'rec'), '--no-state', '--no-dict']);
     expect(r.code).toBe(0);
-    const line = r.stderr.split('\n').find((l) => l.startsWith('(1) - '))!;
-    expect(line).toMatch(/^\(1\) - \d{4}-\d\d-\d\dT[\d:.]+Z: err: ACPI Error: AE_NOT_FOUND$/);
+    const line = r.stderr.split('\n').find((l) => l.startsWith('<3>(1) - '))!;
+    expect(line).toMatch(/^<3>\(1\) - \d{4}-\d\d-\d\dT[\d:.]+Z: err: ACPI Error: AE_NOT_FOUND$/);
+    expect(r.stderr).toContain('<14>(11) - ');
+    expect(r.stderr).toContain('<4>(9) - ');
+    const plain = await run(['--file', path.join(dir, 'rec'), '--no-state', '-no-level-prefix']);
+    expect(plain.stderr.split('\n').filter((l) => /^\(\d+\) - /.test(l))).toHaveLength(9);
   });
 
   const kmsgUsable = (() => {

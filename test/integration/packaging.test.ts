@@ -107,7 +107,7 @@ describe('linuxkit.yml', () => {
     expect(images.filter((r) => ours(r) && pkgOf(r) === 'memlogd')).toHaveLength(1);
     const rc = path.join(pkgDir('memlogd'), 'etc/init.d/002-logging');
     expect(fs.statSync(rc).mode & 0o111).not.toBe(0);
-    expect(fs.readFileSync(rc, 'utf8')).toMatch(/^\/usr\/bin\/memlogd -daemonize$/m);
+    expect(fs.readFileSync(rc, 'utf8')).toMatch(/^\/usr\/bin\/memlogd -daemonize --socket-syslog \/dev\/log$/m);
     expect((readYaml(path.join(pkgDir('memlogd'), 'build.yml')).config as Obj).binds).toContain('/var/run:/var/run');
   });
 

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatCursor, type V2Record } from '../../lib/protocol/index.js';
-import { dump, handOff, queryRaw, startDaemon, waitFor, waitForEntry, type RunningDaemon } from '../support/helpers.js';
+import { dump, handOff, queryRaw, startDaemon, v2Request, waitFor, waitForEntry, type RunningDaemon } from '../support/helpers.js';
 
 let d: RunningDaemon | undefined;
 afterEach(async () => {
@@ -14,12 +14,7 @@ afterEach(async () => {
 
 type Rec = V2Record & Record<string, unknown>;
 
-/** One v2 request; resolves with every record once the server closes. */
-async function request(sock: string, req: object | string): Promise<Rec[]> {
-  const line = typeof req === 'string' ? req : JSON.stringify(req) + '\n';
-  const raw = (await queryRaw(sock, Buffer.from(line))).toString('utf8');
-  return raw.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-}
+const request = (sock: string, req: object | string) => v2Request(sock, req) as Promise<Rec[]>;
 
 /** A streaming v2 reader. */
 class Reader {

@@ -41,6 +41,11 @@ function healthyReport(): Report {
     marks: { arrived: 28.7 }, onboot: Object.fromEntries((S.ONBOOT as Array<{ name: string }>).map((c) => [c.name, { code: 0, signal: null }])),
     services: {}, errors: [], waitTimedOut: false, bootWall: Date.parse(T) / 1000 - 30, dump, logs,
     getty: { code: null, signal: 'SIGTERM', sawLastLine: true, stderr: '', lines: dump.map((e) => `${e.time};${e.source};${e.msg}`) },
+    logger: { code: 0, signal: null, stderr: '' },
+    severities: [
+      { source: `syslog.${S.SYSLOG_TAG}`, severity: 3, facility: 3, msg: S.SYSLOG_LINE },
+      ...kmsg.map((msg) => ({ source: S.KMSG_SERVICE, severity: msg.includes('Linux version') ? 5 : 6, facility: 0, msg })),
+    ],
   };
 }
 
@@ -87,6 +92,20 @@ describe('vm/check.mjs', () => {
       'FAIL no demo line under another source',
       'FAIL kernel line "Run /init as init process" once in memlogd (kmsg) and once in kmsg.log*',
     ]));
+  });
+
+  it('fails by name when the syslog message lost its priority, or the kernel banner its level', () => {
+    const rep = healthyReport();
+    const sev = rep.severities as Array<{ source: string; severity: number; facility?: number; msg: string }>;
+    sev[0].severity = 5;
+    sev[0].facility = 1;
+    delete sev.find((e) => e.msg.includes('Linux version'))!.facility;
+    const r = check(rep);
+    expect(r.code).toBe(1);
+    expect(r.failures).toEqual([
+      `FAIL memlogd holds the logger's message as source syslog.${S.SYSLOG_TAG}, daemon.err`,
+      "FAIL the kernel banner arrives as kern.notice (kmsg's <N>, taken off by memlogd)",
+    ]);
   });
 
   it('fails, with the console, when the VM never reported', () => {

@@ -106,6 +106,13 @@ export async function dump(sock: string): Promise<Entry[]> {
   return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Entry);
 }
 
+/** One v2 request (an object, or a raw line); resolves with every record once the server closes. */
+export async function v2Request(sock: string, req: object | string): Promise<Array<Record<string, unknown>>> {
+  const line = typeof req === 'string' ? req : JSON.stringify(req) + '\n';
+  const raw = (await queryRaw(sock, Buffer.from(line))).toString('utf8');
+  return raw.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
 /** A streaming reader of NDJSON entries (modes 1 and 2). */
 export class Follow {
   readonly entries: Entry[] = [];
