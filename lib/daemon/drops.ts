@@ -64,6 +64,8 @@ export class DropLog {
   private t = new Table();
   /** Runs of the compaction in progress (begin/add/commit), in sequence order. */
   private staged = new Table();
+  /** Tables a summary wrote through before, kept for the next (allocating them each time cost more than summing up). */
+  private readonly spare: Table[] = [];
   /** Per-source sums while summarizing (indexed by source id; UNKNOWN_SOURCE kept apart). */
   private sums = new Float64Array(64);
   private touched: number[] = [];
@@ -104,6 +106,10 @@ export class DropLog {
     t.reserve(t.n + s.n);
     let i = t.n - 1;
     let j = s.n - 1;
+    // Entries before the first staged one stay where they were (usually all of them: what a
+    // compaction drops is mostly newer than what earlier ones dropped), so runs need joining only
+    // from there: a compaction costs what it dropped, not the whole log.
+    let first = 0;
     for (let k = t.n + s.n - 1; j >= 0; k--) {
       if (i >= 0 && t.from[i] > s.from[j]) {
         t.from[k] = t.from[i];
@@ -117,20 +123,21 @@ export class DropLog {
         t.src[k] = s.src[j];
         t.count[k] = s.count[j];
         j--;
+        first = k;
       }
     }
     t.n += s.n;
     s.n = 0;
-    this.joinRuns();
+    this.joinRuns(Math.max(0, first - 1));
     if (t.n > this.budget) this.summarize(cuts());
   }
 
-  /** Adjacent runs of one source (or both unknown) that now touch become one run. */
-  private joinRuns(): void {
+  /** Adjacent runs of one source (or both unknown) that now touch become one run (from `from` on). */
+  private joinRuns(from: number): void {
     const t = this.t;
-    let w = 0;
-    for (let r = 0; r < t.n; r++) {
-      if (w > 0 && t.src[w - 1] === t.src[r] && t.to[w - 1] + 1 === t.from[r] && t.isRun(w - 1) && t.isRun(r)) {
+    let w = from;
+    for (let r = from; r < t.n; r++) {
+      if (w > from && t.src[w - 1] === t.src[r] && t.to[w - 1] + 1 === t.from[r] && t.isRun(w - 1) && t.isRun(r)) {
         t.to[w - 1] = t.to[r];
         t.count[w - 1] += t.count[r];
         continue;
@@ -155,8 +162,9 @@ export class DropLog {
     const cuts = [...new Set(cutList)].filter((c) => Number.isFinite(c)).sort((a, b) => a - b);
     const target = this.budget >> 1;
     let t = this.splitAtCuts(cuts);
+    this.give(this.t);
     // Pass 1: stretches (contiguous numbers, not across a cut) into one group each, oldest first.
-    const out = new Table();
+    const out = this.take();
     out.reserve(Math.min(t.n, this.budget));
     let c = 0;
     let i = 0;
@@ -173,10 +181,11 @@ export class DropLog {
       else for (let k = i; k < j; k++) out.push(t.from[k], t.to[k], t.src[k], t.count[k]);
       i = j;
     }
+    this.give(t);
     t = out;
     if (t.n > target) {
       // Pass 2: groups into UNKNOWN entries, oldest first, joined when they touch.
-      const u = new Table();
+      const u = this.take();
       u.reserve(t.n);
       for (let k = 0; k < t.n;) {
         let e = k + 1;
@@ -191,15 +200,25 @@ export class DropLog {
         } else for (let x = k; x < e; x++) u.push(t.from[x], t.to[x], t.src[x], t.count[x]);
         k = e;
       }
+      this.give(t);
       t = u;
     }
     this.t = t;
   }
 
+  private take(): Table {
+    return this.spare.pop() ?? new Table();
+  }
+
+  private give(t: Table): void {
+    t.n = 0;
+    if (this.spare.length < 2) this.spare.push(t);
+  }
+
   /** The log with every run that spans a cut split there (groups cannot be split). */
   private splitAtCuts(cuts: number[]): Table {
     const t = this.t;
-    const out = new Table();
+    const out = this.take();
     out.reserve(t.n + cuts.length);
     let c = 0;
     for (let i = 0; i < t.n; i++) {
