@@ -85,12 +85,20 @@ export class DropLog {
 
   /** Records that the entry `seq` of source `src` left memory; calls come in increasing seq. */
   add(seq: number, src: number): void {
+    this.addRun(seq, seq, src);
+  }
+
+  /**
+   * Records that entries [from, to] of source src left memory (all of them, all its); calls come
+   * in increasing order. Compaction finds the runs itself: one call per run, not per entry.
+   */
+  addRun(from: number, to: number, src: number): void {
     const s = this.staged;
     const last = s.n - 1;
-    if (last >= 0 && s.src[last] === src && s.to[last] === seq - 1) {
-      s.to[last] = seq;
-      s.count[last]++;
-    } else s.push(seq, seq, src, 1);
+    if (last >= 0 && s.src[last] === src && s.to[last] === from - 1) {
+      s.to[last] = to;
+      s.count[last] += to - from + 1;
+    } else s.push(from, to, src, to - from + 1);
   }
 
   /**

@@ -348,11 +348,27 @@ export class Store {
     let runFrom = 0;
     let runTo = 0;
     let runDst = 0;
-    const drops = this.drops;
+    // Dropped entries go to the drop log a run at a time: adjacent positions of one source,
+    // tracked here in locals since this loop visits every one of them; their sequence numbers
+    // are read only at a run's ends (consecutive unless an earlier compaction left a hole),
+    // before the next live entry is moved down over them.
+    let dropSrc = -1;
+    let dropP = -1;
+    let lastP = -2;
     for (let r = 0; r < kp; r++) {
       if (flags[r] & DEAD) {
-        drops.add(seqs[r], srcs[r]);
+        const src = srcs[r];
+        if (src !== dropSrc || r !== lastP + 1) {
+          if (dropP >= 0) this.dropRun(dropP, lastP, dropSrc);
+          dropSrc = src;
+          dropP = r;
+        }
+        lastP = r;
         continue;
+      }
+      if (dropP >= 0) {
+        this.dropRun(dropP, lastP, dropSrc);
+        dropP = dropSrc = -1;
       }
       const off = offs[r];
       const len = lens[r];
@@ -373,6 +389,7 @@ export class Store {
       wb += len;
       w++;
     }
+    if (dropP >= 0) this.dropRun(dropP, lastP, dropSrc);
     if (runTo > runFrom) arena.copyWithin(runDst, runFrom, runTo);
     if (kp < this.end) {
       const n = this.end - kp;
@@ -388,7 +405,14 @@ export class Store {
     this.used = wb;
     this.relink();
     this.generation++;
-    drops.commit(() => this.retention?.cuts?.() ?? []);
+    this.drops.commit(() => this.retention?.cuts?.() ?? []);
+  }
+
+  /** Index positions [a, b], all dead and of source src, are being dropped: into the drop log. */
+  private dropRun(a: number, b: number, src: number): void {
+    const { seqs, drops } = this;
+    if (seqs[b] - seqs[a] === b - a) drops.addRun(seqs[a], seqs[b], src);
+    else for (let p = a; p <= b; p++) drops.addRun(seqs[p], seqs[p], src); // holes inside: addRun joins what touches
   }
 
   /** Rebuilds the per-source chains of live entries and the oldest live position. */
