@@ -1,13 +1,15 @@
 // Bench follower (its own process): reads memlogd's query socket in dump+follow mode, counts
 // every bench line, checks per-source order, counts gap records, measures end-to-end latency
-// of lines that carry a send time. Prints one JSON result line when all lines are accounted for.
+// of lines that carry a send time. Prints one JSON result line when all lines are accounted for;
+// `sourceMismatches` counts the sources for which lines received plus lines the gaps said were
+// theirs is not what was written (a daemon that loses lines silently, or misattributes them).
 // argv: <query socket> <total lines> <sources> <line size> [timed]
 
 import net from 'node:net';
 import { MODE_DUMP_FOLLOW, SELF_SOURCE } from '../lib/protocol/constants.js';
-import { gapCountV1 } from '../lib/protocol/gap.js';
+import { gapCountV1, gapSourcesV1 } from '../lib/protocol/gap.js';
 import { parseEntry } from '../lib/protocol/v1.js';
-import { NS_AT, SEQ_AT, SRC_AT } from './line-format.js';
+import { benchSource, NS_AT, SEQ_AT, SRC_AT } from './line-format.js';
 
 const [sock, totalArg, sourcesArg, sizeArg, timedArg] = process.argv.slice(2);
 /** Lines carry send times (the fixed-rate latency scenario). */
@@ -16,6 +18,10 @@ const timed = timedArg === 'timed';
 const msgLen = Number(sizeArg) - 1;
 const total = Number(totalArg);
 const expected = new Float64Array(Number(sourcesArg));
+/** Per source: lines received, and lines gap records attributed to it. */
+const receivedBy = new Float64Array(Number(sourcesArg));
+const missedBy = new Float64Array(Number(sourcesArg));
+const indexOf = new Map(Array.from({ length: Number(sourcesArg) }, (_, i) => [benchSource(i), i]));
 const latencies: number[] = [];
 let received = 0;
 let missed = 0;
@@ -45,6 +51,10 @@ function onLine(buf: Buffer, start: number, end: number, now: bigint): void {
     if (n !== null) {
       gaps++;
       missed += n;
+      for (const [name, k] of Object.entries(gapSourcesV1(e.msg) ?? {})) {
+        const i = indexOf.get(name);
+        if (i !== undefined) missedBy[i] += k;
+      }
       if (process.env.BENCH_DEBUG) process.stderr.write(`${Number(process.hrtime.bigint() / 1000000n)} received=${received} ${e.msg.slice(0, 120)}\n`);
     }
     return;
@@ -55,6 +65,7 @@ function onLine(buf: Buffer, start: number, end: number, now: bigint): void {
   if (seq < expected[src]) orderErrors++;
   else skipped += seq - expected[src];
   expected[src] = seq + 1;
+  receivedBy[src]++;
   received++;
   // only fixed-rate runs stamp send times; throughput runs skip parsing the 19 digits
   if (timed) latencies.push(Number(now) - num(buf, msg + NS_AT, 19));
@@ -63,8 +74,10 @@ function onLine(buf: Buffer, start: number, end: number, now: bigint): void {
 function finish(): void {
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] / 1e6 : null);
+  const perSource = total / expected.length;
+  const sourceMismatches = receivedBy.filter((r, i) => r + missedBy[i] !== perSource).length;
   process.stdout.write(JSON.stringify({
-    received, missed, gaps, orderErrors, skipped, lastAt: lastAt.toString(),
+    received, missed, gaps, orderErrors, skipped, sourceMismatches, lastAt: lastAt.toString(),
     cpuSec: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     latencyMs: latencies.length ? { p50: pct(0.5), p99: pct(0.99), max: pct(1) } : null,
   }) + '\n');

@@ -5,3 +5,5 @@ export const SEQ_AT = 6;
 export const NS_AT = 17;
 /** Shortest line that holds the three fields, a space and the newline. */
 export const MIN_SIZE = 38;
+/** The source name of the bench's i-th pipe (the follower maps a gap's per-source breakdown back to i). */
+export const benchSource = (i: number): string => `bench${i}.out`;

@@ -15,6 +15,7 @@ import * as native from '../lib/native/index.js';
 import { throughputChart } from './chart.js';
 import { DEFAULT_REFERENCE, ours, reference, startDaemon, type Binaries } from './daemons.js';
 import { procStat } from './proc.js';
+import { benchSource } from './line-format.js';
 import type { WriterJob } from './writer.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -52,6 +53,8 @@ interface RunResult {
   received: number;
   missed: number;
   orderErrors: number;
+  /** Sources whose lines received plus lines gaps attributed to them differ from lines written. */
+  sourceMismatches?: number;
   followerCpuSec?: number;
   cpuSec?: number;
   cpuSecPerMillion?: number;
@@ -96,7 +99,7 @@ async function feed(s: Scenario, logSock: string, release: () => void): Promise<
   const start = new SharedArrayBuffer(4);
   const pairs: Array<[number, number]> = [];
   for (let i = 0; i < s.sources; i++) {
-    pairs.push([handOffPipe(logSock, `bench${i}.out`), i]);
+    pairs.push([handOffPipe(logSock, benchSource(i)), i]);
   }
   const threads = Math.min(s.sources, MAX_WRITER_THREADS);
   const exits: Array<Promise<void>> = [];
@@ -143,7 +146,7 @@ async function runMemlogd(s: Scenario, dir: string, bins: Binaries = ours()): Pr
     const cpuSec = st.cpuSec - st0.cpuSec;
     return {
       linesPerSec: Math.round(res.received / secs), received: res.received, missed: res.missed, orderErrors: res.orderErrors,
-      followerCpuSec: res.cpuSec, cpuSec,
+      sourceMismatches: res.sourceMismatches, followerCpuSec: res.cpuSec, cpuSec,
       userSec: st.userSec - st0.userSec, sysSec: st.sysSec - st0.sysSec, cpuSecPerMillion: cpuSec / (total / 1e6), peakRssMB: st.peakRssMB, latencyMs: res.latencyMs,
     };
   } finally {
@@ -222,6 +225,7 @@ async function main(): Promise<void> {
       delivered: Math.min(...mine.map((r) => r.received / total)),
       missed: Math.max(...mine.map((r) => r.missed)),
       orderErrors: Math.max(...mine.map((r) => r.orderErrors)),
+      sourceMismatches: Math.max(...mine.map((r) => r.sourceMismatches ?? 0)),
       cpuSecPerMillion: pick('cpuSecPerMillion'),
       peakRssMB: Math.max(...mine.map((r) => r.peakRssMB ?? 0)),
       latencyMs: s.rate ? {

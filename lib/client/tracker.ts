@@ -162,6 +162,7 @@ export class Tracker {
     const steps: Step[] = [{ source: SELF_SOURCE, out: null, apply: () => { this.instance = rec.instance; this.seq = -1; } }];
     if (rec.oldest > 0 && !requestedAfter) {
       const gap: GapRecord = { type: 'gap', from: 0, to: rec.oldest - 1, count: rec.oldest, reason: 'evicted' };
+      if (rec.evicted) gap.sources = rec.evicted; // whose they were, when memlogd says
       steps.push(this.gapStep(gap));
     }
     return steps;

@@ -62,19 +62,7 @@ export class Filter {
 
   /** Is the entry at index position p of the store one the reader wants? */
   matches(st: Store, p: number): boolean {
-    const src = st.srcs[p];
-    if (src >= this.bySource.length) {
-      const grown = new Uint8Array(Math.max(src + 1, this.bySource.length * 2));
-      grown.set(this.bySource);
-      this.bySource = grown;
-    }
-    let v = this.bySource[src];
-    if (v === 0) {
-      const t0 = performance.now();
-      v = this.bySource[src] = this.sourceShown(st.sources[src].name.toString('utf8')) ? 1 : 2;
-      this.charge(t0);
-    }
-    if (v === 2) return false;
+    if (!this.wantsSource(st, st.srcs[p])) return false;
     if (this.severity !== null) {
       const sev = st.pris[p] & 7;
       if (sev < this.severity[0] || sev > this.severity[1]) return false;
@@ -102,6 +90,25 @@ export class Filter {
   /** Why an exhausted filter's request is ended (the error record's message). */
   static readonly EXHAUSTED_MESSAGE = `the request's filter (grep, source globs) used more than ${FILTER_BURST_MS} ms of memlogd's time ` +
     `beyond its share (${FILTER_REFILL * 100} %); narrow it with sources or a simpler grep`;
+
+  /**
+   * Could the reader want entries of source id src (its name and stream pass)? All that is
+   * known of an entry no longer in memory, so a gap counts those of wanted sources.
+   */
+  wantsSource(st: Store, src: number): boolean {
+    if (src >= this.bySource.length) {
+      const grown = new Uint8Array(Math.max(src + 1, this.bySource.length * 2));
+      grown.set(this.bySource);
+      this.bySource = grown;
+    }
+    let v = this.bySource[src];
+    if (v === 0) {
+      const t0 = performance.now();
+      v = this.bySource[src] = this.sourceShown(st.sources[src].name.toString('utf8')) ? 1 : 2;
+      this.charge(t0);
+    }
+    return v === 1;
+  }
 
   /** An entry older than `since` (used to tell whether vanished neighbours could have mattered). */
   beforeSince(sec: number, nsec: number): boolean {

@@ -175,9 +175,16 @@ export class LineFramer {
     return start;
   }
 
-  /** An unfinished line: emit what cannot wait, keep the rest (at most maxLineLen bytes). */
+  /**
+   * An unfinished line: emit what cannot wait, keep the rest (at most maxLineLen bytes, plus a
+   * trailing \r). A \r at the end may be the first half of a \r\n that the next chunk
+   * completes, and then it is not part of the line: pieces are cut as if it were not there, so
+   * a line is stored as the same entries however its bytes were chunked (a line of exactly
+   * maxLineLen bytes ending in \r\n once became a full piece plus an empty one when the \n
+   * came in a later read).
+   */
   private keepTail(buf: Buffer, start: number, end: number): void {
-    start = this.emitFull(buf, start, end);
+    start = this.emitFull(buf, start, buf[end - 1] === CR ? end - 1 : end);
     this.flush(); // the batch may point into buf: deliver it before buf's bytes are reused
     const n = end - start;
     if (buf !== this.carry) this.ensureCarry(n, 0);

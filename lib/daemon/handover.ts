@@ -47,11 +47,11 @@ export class Sender {
     }
   }
 
-  /** A large body in pieces, each with the header plus its index. */
-  sendChunked(header: Record<string, unknown>, body: Buffer): void {
+  /** A large body in pieces, each with the header plus its index; fds go with the first. */
+  sendChunked(header: Record<string, unknown>, body: Buffer, fds: number[] = []): void {
     const room = MAX_MESSAGE - 4 - Buffer.byteLength(JSON.stringify({ ...header, part: 0, parts: 0 })) - 64;
     const parts = Math.max(1, Math.ceil(body.length / room));
-    for (let i = 0; i < parts; i++) this.send({ ...header, part: i, parts }, body.subarray(i * room, (i + 1) * room));
+    for (let i = 0; i < parts; i++) this.send({ ...header, part: i, parts }, body.subarray(i * room, (i + 1) * room), i === 0 ? fds : []);
   }
 }
 

@@ -14,8 +14,9 @@ import { parseCursor } from '../protocol/cursor.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { DaemonStats, StatsRecord } from '../protocol/stats.js';
 import { parseTime } from '../protocol/time.js';
-import { encodeGap, encodeStart, encodeStats, parseRequest, type QueryRequest } from '../protocol/v2.js';
+import { encodeGap, encodeStart, encodeStats, parseRequest, type BySourceList, type QueryRequest } from '../protocol/v2.js';
 import { Connection, type ConnectionHost, type ConnectionState } from './connection.js';
+import { UNKNOWN_SOURCE } from './drops.js';
 import { Filter } from './filter.js';
 import { NameCache } from './names.js';
 import { Reader, type ReaderOptions, type ReaderState } from './reader.js';
@@ -71,6 +72,27 @@ export class QueryServer implements ConnectionHost, Retention {
     let min = Infinity;
     for (const r of this.readers) if (r.untilSeq === Infinity) min = Math.min(min, Math.max(r.nextSeq, r.joinSeq));
     return min;
+  }
+
+  /** Where readers may ask whose dropped entries were from or up to (the drop log stays exact there). */
+  cuts(): number[] {
+    const at: number[] = [];
+    for (const r of this.readers) at.push(r.nextSeq, r.joinSeq, r.untilSeq);
+    return at;
+  }
+
+  /** Whose the entries before the oldest held were (all evicted); undefined if not known. */
+  private evictedBefore(oldest: number): BySourceList | undefined {
+    const counts = new Map<number, number>();
+    let known = 0;
+    this.store.evictedBefore(oldest, (src, n) => {
+      if (src !== UNKNOWN_SOURCE) {
+        counts.set(src, (counts.get(src) ?? 0) + n);
+        known += n;
+      }
+    });
+    // all of them, or it is not said (part forgotten, or dropped by a predecessor without a log)
+    return known === oldest ? this.names.bySource(counts) : undefined;
   }
 
   log(msg: string, kind?: string, who?: string): void {
@@ -144,7 +166,9 @@ export class QueryServer implements ConnectionHost, Retention {
     if (r.mode === 'stats') return encodeStats(this.statsRecord()) + '\n';
     const st = this.store;
     const filter = Filter.of(r);
-    let preamble = encodeStart(this.opts.instance, st.oldestSeq, st.nextSeq) + '\n';
+    // whose the entries before the oldest were: a client can tell whose history it never saw
+    const evicted = this.evictedBefore(st.oldestSeq);
+    let preamble = encodeStart(this.opts.instance, st.oldestSeq, st.nextSeq, evicted) + '\n';
     let from = r.mode === 'follow' ? st.nextSeq : st.oldestSeq;
     if (r.tail !== undefined) from = Math.max(st.oldestSeq, this.tailStart(r.tail, filter));
     if (r.after !== undefined) {
@@ -154,7 +178,7 @@ export class QueryServer implements ConnectionHost, Retention {
         // memlogd restarted since that cursor: what this instance already evicted is gone too
         const oldest = st.oldestSeq;
         // [0, oldest) of this instance is gone too; an empty range (to = -1) when nothing is
-        preamble += encodeGap({ from: 0, to: oldest - 1, count: oldest, reason: 'restarted', previous: r.after }) + '\n';
+        preamble += encodeGap({ from: 0, to: oldest - 1, count: oldest, reason: 'restarted', previous: r.after, sources: evicted }) + '\n';
         from = oldest;
       }
     }

@@ -5,13 +5,15 @@
 // full does it keep a copy of the unsent rest, and wait for writability while the store moves on
 // without it. So a reader that keeps up holds no memory of its own, a slow one at most one batch,
 // and neither ever blocks a producer. If a reader falls so far behind that entries it has not
-// read are gone, it is told: a gap record.
+// read are gone, it is told: a gap record, saying whose they were (per source: the store knows
+// the source of a dead entry it still holds, and its drop log that of one it no longer holds).
 
 import { gapMessageV1 } from '../protocol/gap.js';
 import { V1Encoder } from '../protocol/v1.js';
 import { V2Encoder, encodeEnd, encodeError, encodeGap, type GapReason } from '../protocol/v2.js';
 import type { ReaderStats } from '../protocol/stats.js';
 import type { QueryRequest } from '../protocol/v2.js';
+import { UNKNOWN_SOURCE } from './drops.js';
 import { Filter } from './filter.js';
 import type { NameCache } from './names.js';
 import type { Store } from './store.js';
@@ -24,7 +26,10 @@ const BATCH_BYTES = 64 * 1024;
  * large for it goes through this plain buffer instead, grown as needed.
  */
 let oversize = Buffer.alloc(0);
-/** Room kept in a batch for gap and end records (each well under 512 bytes). */
+/**
+ * Room kept at the end of a batch for a gap and the end record. A gap naming many sources can be
+ * larger: the batch then grows for it (see room()).
+ */
 const RESERVE = 2048;
 
 /** Where a reader's bytes go: a connected socket, written without blocking. */
@@ -73,6 +78,9 @@ export interface ReaderState {
   sentEntries: number;
   /** A gap being accumulated: [from, to, count, reason]. */
   gap: [number, number, number, GapReason] | null;
+  /** Its entries per source id ([id, count] pairs; ids survive the restart) and those of no known source. */
+  gapSources?: Array<[number, number]>;
+  gapUnknown?: number;
   preamble: string | null;
   endSent: boolean;
   v2: boolean;
@@ -105,6 +113,19 @@ export class Reader {
   private gapTo = 0;
   private gapCount = 0;
   private gapReason: GapReason | null = null;
+  /** The gap's entries per source id; those whose source is no longer known are not in it. */
+  private readonly gapBySource = new Map<number, number>();
+  private gapUnknown = 0;
+  /** Entries the store's drop log accounted for in the range being asked about. */
+  private dropVisited = 0;
+  /** Receives the store's per-source counts of dropped entries (one closure per reader, not per gap). */
+  private readonly onDropped = (src: number, n: number): void => {
+    this.dropVisited += n;
+    if (src === UNKNOWN_SOURCE) this.gapUnknown += n;
+    else if (this.filter === null || this.filter.wantsSource(this.store, src)) this.countSource(src, n);
+    else return;
+    this.gapCount += n;
+  };
   private preamble: string | null;
   private endSent = false;
   private readonly v2: boolean;
@@ -138,7 +159,12 @@ export class Reader {
       this.gaps = r.gaps;
       this.missed = r.missed;
       this.sentEntries = r.sentEntries;
-      if (r.gap) [this.gapFrom, this.gapTo, this.gapCount, this.gapReason] = r.gap;
+      if (r.gap) {
+        [this.gapFrom, this.gapTo, this.gapCount, this.gapReason] = r.gap;
+        for (const [src, n] of r.gapSources ?? []) this.gapBySource.set(src, n);
+        // from a predecessor that did not know whose they were: not known now either
+        this.gapUnknown = r.gapSources ? r.gapUnknown ?? 0 : this.gapCount;
+      }
       this.endSent = r.endSent;
       if (r.pending) this.pending = Buffer.from(r.pending, 'base64');
     }
@@ -150,6 +176,7 @@ export class Reader {
       nextSeq: this.nextSeq, joinSeq: this.joinSeq, untilSeq: this.untilSeq === Infinity ? null : this.untilSeq,
       gaps: this.gaps, missed: this.missed, sentEntries: this.sentEntries,
       gap: this.gapReason ? [this.gapFrom, this.gapTo, this.gapCount, this.gapReason] : null,
+      gapSources: this.gapReason ? [...this.gapBySource] : undefined, gapUnknown: this.gapReason ? this.gapUnknown : undefined,
       preamble: this.preamble, endSent: this.endSent, v2: this.v2, request: this.opts.request, mode: this.opts.mode,
       pid: this.opts.pid, uid: this.opts.uid,
       pending: this.pending ? this.pending.subarray(this.pendFrom).toString('base64') : null,
@@ -224,13 +251,12 @@ export class Reader {
   private fill(): number {
     const st = this.store;
     // Batches stop at BATCH_BYTES (one socket write); the store's scratch has room beyond that.
-    let out = (this.batch = this.batchView);
+    this.batch = this.batchView;
     let o = 0;
     if (this.preamble !== null) {
-      const need = Buffer.byteLength(this.preamble) + RESERVE;
-      if (need > out.length) out = this.batch = this.oversized(need);
-      o = out.write(this.preamble, 0, 'utf8');
+      const text = this.preamble;
       this.preamble = null;
+      o = this.room(0, Buffer.byteLength(text) + RESERVE).write(text, 0, 'utf8');
     }
     if (this.gen !== st.generation) {
       this.pos = st.lowerBound(this.nextSeq);
@@ -240,22 +266,23 @@ export class Reader {
     const joined = this.joinSeq;
     const filter = this.filter;
     while (this.pos < st.end) {
-      if (o + RESERVE > out.length) return o;
+      if (o + RESERVE > this.batch.length) return o;
       const p = this.pos;
       const seq = seqs[p];
       if (seq >= this.untilSeq) break;
       if (seq > this.nextSeq) {
-        // Entries [nextSeq, seq) are gone from memory. Whether they would have matched a filter
-        // is unknown, so they count; only a `since` they all precede rules them out.
-        if (!filter?.beforeSince(secs[p], nsecs[p])) o = this.miss(out, o, this.nextSeq, seq - 1, seq - this.nextSeq);
+        // Entries [nextSeq, seq) are gone from memory. Their sources are known (the drop log),
+        // their times and messages not, so those of wanted sources count; only a `since` they
+        // all precede rules them out.
+        if (!filter?.beforeSince(secs[p], nsecs[p])) o = this.missGone(o, this.nextSeq, seq - 1);
         this.nextSeq = seq;
       }
       const wanted = filter === null || filter.matches(st, p);
-      if (filter?.exhausted) return this.endTooExpensive(out, o);
+      if (filter?.exhausted) return this.endTooExpensive(o);
       // Evicted entries that were history when this reader came are holes in the store's view;
       // those that arrived while it was connected are still its to read while they are here.
       if (seq < joined && st.isDead(p)) {
-        if (wanted) o = this.miss(out, o, seq, seq, 1);
+        if (wanted) o = this.missEntry(o, seq, srcs[p]);
         this.nextSeq = seq + 1;
         this.pos++;
         continue;
@@ -268,11 +295,9 @@ export class Reader {
       const src = srcs[p];
       const name = this.names.get(src);
       const need = (this.v2 ? V2Encoder.worstCase(name, lens[p]) : V1Encoder.worstCase(name, lens[p])) + RESERVE;
-      if (o + need > out.length) {
-        if (o > 0) return o;
-        out = this.batch = this.oversized(need);
-      }
-      o = this.flushGap(out, o);
+      if (o > 0 && o + need > this.batch.length) return o;
+      o = this.flushGap(o);
+      const out = this.room(o, need);
       const off = offs[p];
       o = this.v2
         ? this.encoder2.encode(out, o, seq, secs[p], nsecs[p], name, this.names.isStdout(src), arena, off, off + lens[p], st.isPartial(p), st.pris[p])
@@ -283,12 +308,13 @@ export class Reader {
     }
     // A dump that reached its end: whatever is missing before it is gone.
     if (this.untilSeq !== Infinity && this.nextSeq < this.untilSeq && (this.pos >= st.end || seqs[this.pos] >= this.untilSeq)) {
-      o = this.miss(out, o, this.nextSeq, this.untilSeq - 1, this.untilSeq - this.nextSeq);
+      o = this.missGone(o, this.nextSeq, this.untilSeq - 1);
       this.nextSeq = this.untilSeq;
     }
-    o = this.flushGap(out, o);
+    o = this.flushGap(o);
     if (this.v2 && !this.endSent && this.nextSeq >= this.untilSeq) {
-      o += out.write(encodeEnd(this.untilSeq) + '\n', o, 'latin1');
+      const end = encodeEnd(this.untilSeq) + '\n';
+      o += this.room(o, end.length).write(end, o, 'latin1');
       this.endSent = true;
     }
     return o;
@@ -298,14 +324,29 @@ export class Reader {
    * The filter used up its time budget: an error record instead of an end record, and the
    * request is complete. Everything else goes on; only this request pays for its filter.
    */
-  private endTooExpensive(out: Buffer, o: number): number {
-    o = this.flushGap(out, o);
-    o += out.write(encodeError('ERR_QUERY_TOO_EXPENSIVE', Filter.EXHAUSTED_MESSAGE) + '\n', o, 'utf8');
+  private endTooExpensive(o: number): number {
+    o = this.flushGap(o);
+    const line = encodeError('ERR_QUERY_TOO_EXPENSIVE', Filter.EXHAUSTED_MESSAGE) + '\n';
+    o += this.room(o, Buffer.byteLength(line)).write(line, o, 'utf8');
     this.untilSeq = this.nextSeq;
     this.endSent = true;
     this.opts.log?.(`query client pid ${this.opts.pid ?? -1} uid ${this.opts.uid ?? -1} (reader ${this.id}) ended: ` +
       `ERR_QUERY_TOO_EXPENSIVE: ${Filter.EXHAUSTED_MESSAGE}`);
     return o;
+  }
+
+  /**
+   * The batch buffer with room for `need` more bytes at o: the current one, or a larger one that
+   * holds the same first o bytes (a large entry or gap record; at most one of them per batch
+   * beyond BATCH_BYTES).
+   */
+  private room(o: number, need: number): Buffer {
+    const out = this.batch;
+    if (o + need <= out.length) return out;
+    const bigger = this.oversized(o + need);
+    // the store's scratch starts where the batch view does: its bytes are already there
+    if (bigger.buffer !== out.buffer || bigger.byteOffset !== out.byteOffset) out.copy(bigger, 0, 0, o);
+    return (this.batch = bigger);
   }
 
   /** A buffer for a batch larger than BATCH_BYTES: all of the store's scratch, else a plain one. */
@@ -315,36 +356,85 @@ export class Reader {
     return oversize;
   }
 
-  /** Counts `count` missed entries within [from, to]; may write the previous, different gap. */
-  private miss(out: Buffer, o: number, from: number, to: number, count: number): number {
-    const joined = this.joinSeq;
-    if (from < joined && to >= joined) {
-      // straddles the reader's arrival: only happens for whole ranges (count = size)
-      o = this.miss(out, o, from, joined - 1, joined - from);
-      return this.miss(out, o, joined, to, to - joined + 1);
-    }
-    const reason: GapReason = to < joined ? 'evicted' : 'lagged';
-    if (this.gapReason !== null && this.gapReason !== reason) o = this.flushGap(out, o);
+  /** The reason of a miss at seq: before the reader came it was evicted, after it lagged. */
+  private reasonAt(seq: number): GapReason {
+    return seq < this.joinSeq ? 'evicted' : 'lagged';
+  }
+
+  /** Opens (or extends) the gap of this reason to end at `to`; writes a different open one first. */
+  private gapAt(o: number, from: number, to: number, reason: GapReason): number {
+    if (this.gapReason !== null && this.gapReason !== reason) o = this.flushGap(o);
     if (this.gapReason === null) {
       this.gapReason = reason;
       this.gapFrom = from;
       this.gapCount = 0;
     }
     this.gapTo = to;
-    this.gapCount += count;
+    return o;
+  }
+
+  private countSource(src: number, n: number): void {
+    this.gapBySource.set(src, (this.gapBySource.get(src) ?? 0) + n);
+  }
+
+  /** A dead entry still in memory that the reader wanted: missed, and whose it was is known. */
+  private missEntry(o: number, seq: number, src: number): number {
+    o = this.gapAt(o, seq, seq, this.reasonAt(seq));
+    this.countSource(src, 1);
+    this.gapCount++;
+    return o;
+  }
+
+  /** Entries [from, to] are gone from memory: those of sources the reader wants are missed. */
+  private missGone(o: number, from: number, to: number): number {
+    const joined = this.joinSeq;
+    if (from < joined && to >= joined) {
+      // straddles the reader's arrival: two gaps of different reasons
+      o = this.missGone(o, from, joined - 1);
+      return this.missGone(o, joined, to);
+    }
+    // A gap of another reason is written first; one that counts nothing is not opened at all.
+    const reason = this.reasonAt(from);
+    if (this.gapReason !== null && this.gapReason !== reason) o = this.flushGap(o);
+    const opened = this.gapReason === null;
+    if (opened) {
+      this.gapReason = reason;
+      this.gapFrom = from;
+      this.gapCount = 0;
+    }
+    const before = this.gapCount;
+    this.dropVisited = 0;
+    this.store.dropped(from, to, this.onDropped);
+    // Every entry of the range is gone: one the log cannot place (dropped by a predecessor that
+    // kept no log) is missed all the same, from no known source.
+    const unplaced = to - from + 1 - this.dropVisited;
+    if (unplaced > 0) {
+      this.gapUnknown += unplaced;
+      this.gapCount += unplaced;
+    }
+    if (this.gapCount > before) this.gapTo = to;
+    else if (opened) this.gapReason = null; // all of other sources (a filter): nothing missed
     return o;
   }
 
   /** Writes the accumulated gap record, if any. */
-  private flushGap(out: Buffer, o: number): number {
+  private flushGap(o: number): number {
     if (this.gapReason === null) return o;
-    const g = { from: this.gapFrom, to: this.gapTo, count: this.gapCount, reason: this.gapReason };
+    const by = this.gapBySource;
+    // whose they were, unless part of it is no longer known
+    const sources = this.gapUnknown === 0 && by.size > 0 ? this.names.bySource(by) : undefined;
+    const g = { from: this.gapFrom, to: this.gapTo, count: this.gapCount, reason: this.gapReason, sources };
     this.gapReason = null;
+    by.clear();
+    this.gapUnknown = 0;
     this.gaps++;
     this.missed += g.count;
-    if (this.v2) return o + out.write(encodeGap(g) + '\n', o, 'latin1');
-    const msg = Buffer.from(gapMessageV1(g));
+    if (this.v2) {
+      const line = encodeGap(g) + '\n';
+      return o + this.room(o, Buffer.byteLength(line)).write(line, o, 'utf8');
+    }
+    const msg = Buffer.from(gapMessageV1({ ...g, sources: sources && Object.fromEntries(sources) }));
     const [sec, nsec] = this.opts.now();
-    return this.encoder.encode(out, o, sec, nsec, this.names.selfJson, msg, 0, msg.length);
+    return this.encoder.encode(this.room(o, V1Encoder.worstCase(this.names.selfJson, msg.length)), o, sec, nsec, this.names.selfJson, msg, 0, msg.length);
   }
 }

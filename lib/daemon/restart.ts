@@ -78,19 +78,26 @@ function timeout(): Promise<string> {
   return new Promise((resolve) => setTimeout(() => resolve(`no answer in ${HANDOVER_TIMEOUT_MS / 1000} s`), HANDOVER_TIMEOUT_MS).unref());
 }
 
-/** The state, the store in pieces, then the fds in messages of at most MAX_FDS_PER_MESSAGE. */
+/**
+ * The state, the store in pieces, then the fds in messages of at most MAX_FDS_PER_MESSAGE. The
+ * JSON goes as a body in pieces too: it outgrows one datagram with a few hundred sources, a
+ * reader's unsent batch (up to 64 KiB, base64 in its state) or many unfinished lines; in a
+ * header, the restart failed ("handover message of N bytes"; the accounting workload's stalled
+ * readers found it).
+ */
 function send(s: Sender, state: DaemonHandoverState, blobs: Buffer[], h: HandedOver): void {
-  s.send({ type: 'state', state });
+  const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+  s.sendChunked({ type: 'state' }, json(state));
   blobs.forEach((b, i) => s.sendChunked({ type: 'blob', index: i }, b));
   s.send({ type: 'sockets' }, undefined, h.syslogFd !== undefined ? [h.logFd, h.queryFd, h.syslogFd] : [h.logFd, h.queryFd]);
   for (let i = 0; i < h.inputs.length; i += MAX_FDS_PER_MESSAGE) {
     const part = h.inputs.slice(i, i + MAX_FDS_PER_MESSAGE);
-    s.send({ type: 'inputs', inputs: part.map((x) => ({ kind: x.kind, src: x.src, carry: x.carry.toString('base64'), holdId: x.holdId })) },
-      undefined, part.map((x) => x.fd));
+    s.sendChunked({ type: 'inputs' }, json(part.map((x) => ({ kind: x.kind, src: x.src, carry: x.carry.toString('base64'), holdId: x.holdId }))),
+      part.map((x) => x.fd));
   }
   for (let i = 0; i < h.connections.length; i += MAX_FDS_PER_MESSAGE) {
     const part = h.connections.slice(i, i + MAX_FDS_PER_MESSAGE);
-    s.send({ type: 'connections', connections: part.map((x) => x.state) }, undefined, part.map((x) => x.fd));
+    s.sendChunked({ type: 'connections' }, json(part.map((x) => x.state)), part.map((x) => x.fd));
   }
   if (h.supervisor) s.send({ type: 'supervisor', nextId: h.supervisor.nextId }, undefined, [h.supervisor.fd]);
   s.send({ type: 'end' });
@@ -110,15 +117,17 @@ export async function takeOver(fd: number): Promise<Daemon> {
       const m = await r.next();
       if (!m) throw new Error('the predecessor closed the channel during the hand-over');
       const t = m.header.type;
-      if (t === 'state') state = m.header.state as DaemonHandoverState;
+      // JSON in the header (a predecessor from before it went in pieces), else in the body
+      const json = async <T>(inHeader: unknown): Promise<T> => (inHeader ?? JSON.parse((await r.chunked(m)).toString('utf8'))) as T;
+      if (t === 'state') state = await json<DaemonHandoverState>(m.header.state);
       else if (t === 'blob') blobs[Number(m.header.index)] = await r.chunked(m);
       else if (t === 'sockets') [h.logFd, h.queryFd, h.syslogFd] = m.fds;
       else if (t === 'inputs') {
-        (m.header.inputs as Array<{ kind: 'file' | 'stream'; src: number; carry: string; holdId: number }>).forEach((x, i) => {
+        (await json<Array<{ kind: 'file' | 'stream'; src: number; carry: string; holdId: number }>>(m.header.inputs)).forEach((x, i) => {
           h.inputs.push({ fd: m.fds[i], kind: x.kind, src: x.src, carry: Buffer.from(x.carry, 'base64'), holdId: x.holdId });
         });
       } else if (t === 'connections') {
-        (m.header.connections as HandedOver['connections'][number]['state'][]).forEach((state, i) => h.connections.push({ fd: m.fds[i], state }));
+        (await json<Array<HandedOver['connections'][number]['state']>>(m.header.connections)).forEach((state, i) => h.connections.push({ fd: m.fds[i], state }));
       } else if (t === 'supervisor') h.supervisor = { fd: m.fds[0], nextId: Number(m.header.nextId) };
       else if (t === 'end') break;
     }

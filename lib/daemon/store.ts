@@ -17,11 +17,15 @@
 // anyway, and compaction is rare (every PHYSICAL_SLACK appends). Readers hold sequence
 // numbers, not positions: after a compaction (generation changes) they binary-search again.
 //
+// What compaction drops it records in the drop log (drops.ts): which source each dropped entry
+// was from, so a reader told it missed entries can be told whose they were.
+//
 // Pure module: no I/O.
 
 import { OutOfRangeError } from '../protocol/errors.js';
 import type { SourceCounts } from '../protocol/stats.js';
 import { fastMemory, type FastCopy } from '../wasm/fast-memory.js';
+import { DropLog, type DropVisitor } from './drops.js';
 import { PARTIAL } from './framing.js';
 import { MaxHeap } from './heap.js';
 
@@ -42,6 +46,8 @@ export interface StoreOptions {
   maxBytes: number;
   /** Index slots beyond maxLines (default PHYSICAL_SLACK; tests make it small to force compactions). */
   slack?: number;
+  /** Drop-log entries kept before its oldest part is summarized (default: the index capacity). */
+  dropBudget?: number;
 }
 
 export interface SourceInfo extends SourceCounts {
@@ -61,6 +67,11 @@ export interface SourceInfo extends SourceCounts {
  */
 export interface Retention {
   retainFrom(): number;
+  /**
+   * Sequence numbers readers may ask about dropped entries from or up to (their positions, where
+   * they joined, where their dump ends): the drop log stays exact at each of them.
+   */
+  cuts?(): number[];
 }
 
 /** The JSON part of a store snapshot (see Store.snapshot). */
@@ -111,6 +122,8 @@ export class Store {
   evicted = 0;
   /** Bumped by every compaction: positions cached by readers are stale when it changes. */
   generation = 0;
+  /** Sources of the entries compaction dropped. */
+  readonly drops: DropLog;
 
   readonly sources: SourceInfo[] = [];
   private readonly byName = new Map<string, number>();
@@ -145,6 +158,7 @@ export class Store {
     this.next = new Int32Array(n);
     this.mostLines = new MaxHeap(this.keyLines);
     this.mostBytes = new MaxHeap(this.keyBytes);
+    this.drops = new DropLog(opts.dropBudget ?? this.capacity);
   }
 
   /** Id of the source with this name, created on first use. */
@@ -201,7 +215,7 @@ export class Store {
     if (len > this.maxBytes) throw new OutOfRangeError(`entry of ${len} bytes exceeds maxBytes ${this.maxBytes}`);
     while (this.lines >= this.maxLines) this.evictFrom(this.mostLines.top());
     while (this.bytes + len > this.maxBytes) this.evictFrom(this.mostBytes.top());
-    if (this.end === this.capacity || this.used + len > this.arena.length) this.compact();
+    if (this.end === this.capacity || this.used + len > this.arena.length) this.compact(1, len);
 
     const off = this.used;
     buf.copy(this.arena, off, start, end);
@@ -231,7 +245,7 @@ export class Store {
     }
     while (this.lines + n > this.maxLines) this.evictFrom(this.mostLines.top());
     while (this.bytes + msgBytes > this.maxBytes) this.evictFrom(this.mostBytes.top());
-    if (this.end + n > this.capacity || this.used + (to - from) > this.arena.length) this.compact();
+    if (this.end + n > this.capacity || this.used + (to - from) > this.arena.length) this.compact(n, to - from);
     const base = this.used - from;
     buf.copy(this.arena, this.used, from, to);
     this.used += to - from;
@@ -297,16 +311,20 @@ export class Store {
 
   /**
    * Oldest dead sequence number compaction can keep: what readers want (retainFrom), raised
-   * until the kept entries leave a quarter of the slack free (so compaction always makes room).
+   * until the kept entries leave a quarter of the slack free, and room for the `needN` entries
+   * of `needB` arena bytes about to be appended (so compaction always makes room: with a small
+   * slack, a batch larger than a quarter of it once ran past the end of the index).
    */
-  private keepFrom(): number {
+  private keepFrom(needN: number, needB: number): number {
     const keep = this.retention?.retainFrom() ?? Infinity;
     if (keep >= this.nextSeq) return Infinity;
     let n = this.lines;
-    let b = this.bytes;
-    const maxN = this.maxLines + Math.floor(((this.capacity - this.maxLines) * 3) / 4);
+    // live entries in the kept block carry their separators along too (at most \r\n each)
+    let b = this.bytes + 2 * this.lines;
+    const maxN = Math.min(this.maxLines + Math.floor(((this.capacity - this.maxLines) * 3) / 4), this.capacity - needN);
     // plain arithmetic: byte counts may exceed 2^31, where >> would wrap
-    const maxB = this.maxBytes + Math.floor(((this.arena.length - this.maxBytes) * 3) / 4);
+    const maxB = Math.min(this.maxBytes + Math.floor(((this.arena.length - this.maxBytes) * 3) / 4), this.arena.length - needB);
+    if (n > maxN || b > maxB) return Infinity; // no room for a block: the live entries, packed
     for (let p = this.end - 1; p >= 0 && this.seqs[p] >= keep; p--) {
       if ((this.flags[p] & DEAD) === 0) continue;
       if (n + 1 > maxN || b + this.lens[p] + 2 > maxB) return this.seqs[p] + 1;
@@ -321,17 +339,37 @@ export class Store {
    * by one (at most maxLines of them), then everything from keepFrom on as one block (typed
    * array and arena moves, no per-entry work), then rebuilds the per-source chains.
    */
-  private compact(): void {
-    const { arena, seqs, secs, nsecs, offs, lens, srcs, flags, pris, next } = this;
-    const kp = this.lowerBound(this.keepFrom());
+  private compact(needN: number, needB: number): void {
+    const { arena, seqs, secs, nsecs, offs, lens, srcs, flags, pris } = this;
+    const kp = this.lowerBound(this.keepFrom(needN, needB));
     let w = 0;
     let wb = 0;
     // Contiguous runs of bytes move in one copy each (bytes only ever move left).
     let runFrom = 0;
     let runTo = 0;
     let runDst = 0;
+    // Dropped entries go to the drop log a run at a time: adjacent positions of one source,
+    // tracked here in locals since this loop visits every one of them; their sequence numbers
+    // are read only at a run's ends (consecutive unless an earlier compaction left a hole),
+    // before the next live entry is moved down over them.
+    let dropSrc = -1;
+    let dropP = -1;
+    let lastP = -2;
     for (let r = 0; r < kp; r++) {
-      if (flags[r] & DEAD) continue;
+      if (flags[r] & DEAD) {
+        const src = srcs[r];
+        if (src !== dropSrc || r !== lastP + 1) {
+          if (dropP >= 0) this.dropRun(dropP, lastP, dropSrc);
+          dropSrc = src;
+          dropP = r;
+        }
+        lastP = r;
+        continue;
+      }
+      if (dropP >= 0) {
+        this.dropRun(dropP, lastP, dropSrc);
+        dropP = dropSrc = -1;
+      }
       const off = offs[r];
       const len = lens[r];
       if (off !== runTo) {
@@ -351,6 +389,7 @@ export class Store {
       wb += len;
       w++;
     }
+    if (dropP >= 0) this.dropRun(dropP, lastP, dropSrc);
     if (runTo > runFrom) arena.copyWithin(runDst, runFrom, runTo);
     if (kp < this.end) {
       const n = this.end - kp;
@@ -366,6 +405,14 @@ export class Store {
     this.used = wb;
     this.relink();
     this.generation++;
+    this.drops.commit(() => this.retention?.cuts?.() ?? []);
+  }
+
+  /** Index positions [a, b], all dead and of source src, are being dropped: into the drop log. */
+  private dropRun(a: number, b: number, src: number): void {
+    const { seqs, drops } = this;
+    if (seqs[b] - seqs[a] === b - a) drops.addRun(seqs[a], seqs[b], src);
+    else for (let p = a; p <= b; p++) drops.addRun(seqs[p], seqs[p], src); // holes inside: addRun joins what touches
   }
 
   /** Rebuilds the per-source chains of live entries and the oldest live position. */
@@ -386,6 +433,24 @@ export class Store {
   }
 
   /**
+   * Visits, per source, how many entries numbered [from, to] are no longer in memory (their
+   * source as UNKNOWN_SOURCE where the drop log had to forget it). Entries still here, dead or
+   * alive, are not visited.
+   */
+  dropped(from: number, to: number, visit: DropVisitor): void {
+    this.drops.each(from, to, visit);
+  }
+
+  /**
+   * Visits, per source, the evicted entries numbered below seq, whether still in memory for a
+   * reader or dropped (below oldestSeq that is every entry: all of them were evicted).
+   */
+  evictedBefore(seq: number, visit: DropVisitor): void {
+    this.drops.each(0, seq - 1, visit);
+    for (let p = 0; p < this.end && this.seqs[p] < seq; p++) if (this.flags[p] & DEAD) visit(this.srcs[p], 1);
+  }
+
+  /**
    * Everything the store holds, for a successor (graceful restart): the counters and sources as
    * JSON, the entries as the bytes of the index arrays and the arena (in use only).
    */
@@ -402,6 +467,8 @@ export class Store {
     const blobs = [
       view(this.seqs, e, 8), view(this.secs, e, 8), view(this.nsecs, e, 4), view(this.offs, e, 4), view(this.lens, e, 4),
       view(this.srcs, e, 4), view(this.flags, e, 1), this.arena.subarray(0, this.used), view(this.pris, e, 1),
+      // whose the dropped entries were, so gaps keep saying so across the restart
+      ...this.drops.snapshot(),
     ];
     return { meta, blobs };
   }
@@ -421,6 +488,8 @@ export class Store {
     blobs[7].copy(st.arena, 0);
     // a predecessor without priorities (an upgrade): every entry's is its stream's default, unknown here
     if (blobs[8]) st.pris.set(blobs[8]);
+    // a predecessor without a drop log: gaps over what it dropped say how many, not whose
+    if (blobs.length >= 13) st.drops.restore(blobs.slice(9, 13));
     st.end = meta.end;
     st.used = meta.used;
     st.lines = meta.lines;

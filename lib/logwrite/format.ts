@@ -69,6 +69,7 @@ export function formatGap(g: GapRecord, instance: string | null, nowMs: number, 
     type: 'gap', time: new Date(nowMs).toISOString(), from: g.from, to: g.to, count: g.count, reason: g.reason,
   };
   if (g.previous) rec.previous = g.previous;
+  if (g.sources) rec.sources = g.sources;
   if (g.reason === 'restarted') rec.instance = instance;
   if (note) rec.note = note;
   return JSON.stringify(rec) + '\n';

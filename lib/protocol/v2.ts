@@ -100,8 +100,13 @@ export class V2Encoder {
 
   constructor(private readonly fast?: FastCopy) {}
 
+  /**
+   * Bytes one entry can take at most. Beyond v1's: `{"seq":` and 16 digits, `,"stream":"stdout"`,
+   * `,"severity":N,"facility":NN`, `,"partial":true` (83; 64 was short by 19 once severity and
+   * facility came, which the encoder property test found with encodeEntry).
+   */
   static worstCase(sourceJson: Uint8Array, msgLen: number): number {
-    return V1_ENTRY_OVERHEAD + 64 + sourceJson.length + maxEscapedLength(msgLen);
+    return V1_ENTRY_OVERHEAD + 96 + sourceJson.length + maxEscapedLength(msgLen);
   }
 
   /** pri: the store's priority byte (severity.ts packPri). */
@@ -160,8 +165,24 @@ export function encodeEntry(e: V2Entry): string | null {
 
 // v2 records other than entries (they carry a "type").
 export type GapReason = 'evicted' | 'lagged' | 'restarted';
-export interface StartRecord { type: 'start'; instance: string; oldest: number; next: number }
-export interface GapRecord { type: 'gap'; from: number; to: number; count: number; reason: GapReason; previous?: string }
+/**
+ * Per source name, how many of some missed entries were its (docs/protocol.md), as a client
+ * decodes it. A source may be called `__proto__`: read it with Object.entries, never index a
+ * plain object with its names.
+ */
+export type BySource = Record<string, number>;
+/** The same to encode: in the order given (most first, memlogd's choice), a name twice adds up. */
+export type BySourceList = ReadonlyArray<readonly [name: string, count: number]>;
+export interface StartRecord {
+  type: 'start'; instance: string; oldest: number; next: number;
+  /** Whose the entries before `oldest` were (all evicted); absent when none were, or it is not known. */
+  evicted?: BySource;
+}
+export interface GapRecord {
+  type: 'gap'; from: number; to: number; count: number; reason: GapReason; previous?: string;
+  /** Whose the `count` missed entries were; sums to count. Absent when not known (see docs/protocol.md). */
+  sources?: BySource;
+}
 export interface EndRecord { type: 'end'; next: number }
 export interface ErrorRecord { type: 'error'; code: string; message: string }
 export interface V2Entry {
@@ -270,12 +291,30 @@ export function decodeRecord(line: string): V2Record {
 // Encoders of the v2 records other than entries (without the trailing newline); the key order
 // is part of the protocol (docs/protocol.md).
 
-export function encodeStart(instance: string, oldest: number, next: number): string {
-  return JSON.stringify({ type: 'start', instance, oldest, next });
+export function encodeStart(instance: string, oldest: number, next: number, evicted?: BySource | BySourceList): string {
+  return JSON.stringify({ type: 'start', instance, oldest, next }).slice(0, -1) + countsField('evicted', evicted) + '}';
 }
 
-export function encodeGap(g: Omit<GapRecord, 'type'>): string {
-  return JSON.stringify({ type: 'gap', from: g.from, to: g.to, count: g.count, reason: g.reason, ...(g.previous ? { previous: g.previous } : {}) });
+export function encodeGap(g: Omit<GapRecord, 'type' | 'sources'> & { sources?: BySource | BySourceList }): string {
+  return JSON.stringify({ type: 'gap', from: g.from, to: g.to, count: g.count, reason: g.reason, ...(g.previous ? { previous: g.previous } : {}) })
+    .slice(0, -1) + countsField('sources', g.sources) + '}';
+}
+
+/** Counts by name in the order given, a name given twice added up; zero counts left out. */
+export function bySourceList(counts: BySource | BySourceList): Array<[string, number]> {
+  const m = new Map<string, number>();
+  for (const [name, n] of Array.isArray(counts) ? counts : Object.entries(counts)) if (n > 0) m.set(name, (m.get(name) ?? 0) + n);
+  return [...m];
+}
+
+/**
+ * `,"<key>":{"<name>":<count>,...}` in the order given (a JSON object of the counts would put
+ * names that look like integers first), or nothing when there are none.
+ */
+function countsField(key: string, counts: BySource | BySourceList | undefined): string {
+  const list = counts ? bySourceList(counts) : [];
+  if (list.length === 0) return '';
+  return `,"${key}":{${list.map(([name, n]) => `${JSON.stringify(name)}:${n}`).join(',')}}`;
 }
 
 export function encodeEnd(next: number): string {

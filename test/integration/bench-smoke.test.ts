@@ -17,6 +17,7 @@ it('bench smoke: every line of every source reaches the follower, in order', () 
     expect(s.delivered).toBe(1);
     expect(s.missed).toBe(0);
     expect(s.orderErrors).toBe(0);
+    expect(s.sourceMismatches).toBe(0);
   }
   expect(r.stdout).toMatch(/\| smoke-1x4000 \|/);
   fs.rmSync(out, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import { expect, it } from 'vitest';
 import { procStat } from '../../bench/proc.js';
 import { startRsyslog, type RunningRsyslog } from '../../bench/rsyslog.js';
 import { timestamp5424 } from '../../lib/forward/rfc5424.js';
+import { gapSourcesV1 } from '../../lib/protocol/gap.js';
 import { encodeRequest } from '../../lib/protocol/v2.js';
 import { exited, handOff, queryRaw, startDaemon, waitFor, waitStderr, sleep } from '../support/helpers.js';
 import { useCleanups } from '../support/cleanup.js';
@@ -132,7 +133,11 @@ describeRsyslog('logforward into rsyslog', () => {
     const gaps = relp.filter((m) => m.msgid === 'gap');
     expect(gaps).toHaveLength(1);
     expect(gaps[0]).toMatchObject({ appname: 'memlogd', pri: '12' });
-    const g = /^gap: (\d+) entries \(seq (\d+)-(\d+)\) evicted by memlogd before logforward could send them$/.exec(gaps[0].msg)!;
+    const g = /^gap: (\d+) entries \(seq (\d+)-(\d+)\) evicted by memlogd before logforward could send them; by source: /.exec(gaps[0].msg)!;
+    // whose they were: the old lines (and memlogd's start note), adding up to the count
+    const whose = gapSourcesV1(gaps[0].msg)!;
+    expect(whose.old).toBeGreaterThan(0);
+    expect(Object.values(whose).reduce((a, b) => a + b, 0)).toBe(Number(g[1]));
     expect(gaps[0].sd).toContain(` from="${g[2]}" to="${g[3]}" count="${g[1]}" reason="evicted"]`);
     const seen = new Set<number>();
     for (const m of relp) {

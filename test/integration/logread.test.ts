@@ -180,12 +180,13 @@ describe('logread v2 flags', () => {
     const json = ndjson((await logread(['-socket', d.query, '--json'])).stdout);
     const gaps = json.filter((x) => x.type === 'gap');
     expect(gaps).toHaveLength(1);
-    const g = gaps[0] as { from: number; to: number; count: number; reason: string };
+    const g = gaps[0] as { from: number; to: number; count: number; reason: string; sources: Record<string, number> };
     expect(g.reason).toBe('evicted');
     expect(g.count).toBeGreaterThan(0);
+    expect(g.sources).toEqual({ chatty: g.count });
     expect(json.indexOf(g)).toBeGreaterThan(json.findIndex((x) => x.msg === 'q'));
     const text = (await logread(['-socket', d.query, '-s', 'chatty'])).stdout.trim().split('\n');
-    expect(text[0]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z;memlogd;gap: ${g.count} entries \\(seq ${g.from}-${g.to}\\) evicted earlier to make room$`));
+    expect(text[0]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z;memlogd;gap: ${g.count} entries \\(seq ${g.from}-${g.to}\\) evicted earlier to make room; by source: "chatty" ${g.count}$`));
     expect(text.at(-1)).toMatch(/;chatty;c9$/);
   });
 

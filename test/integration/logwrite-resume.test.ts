@@ -148,8 +148,10 @@ describe('lines evicted while logwrite was away', () => {
     const got = linesOf(out, 'ev').map((l) => msgOf(l, 'ev'));
     const gaps = linesOf(out, 'memlogd').map((l) => msgOf(l, 'memlogd')).filter((m) => m.startsWith('gap:'));
     expect(gaps).toHaveLength(1);
-    const count = Number(/^gap: (\d+) entries \(seq \d+-\d+\) evicted by memlogd before logwrite could write them$/.exec(gaps[0])?.[1]);
+    const m = /^gap: (\d+) entries \(seq \d+-\d+\) evicted by memlogd before logwrite could write them; by source: "ev" (\d+)$/.exec(gaps[0]);
+    const count = Number(m?.[1]);
     expect(count).toBeGreaterThan(200);
+    expect(Number(m?.[2])).toBe(count); // whose lines were lost
     // the first 50, then exactly what the gap does not cover
     expect(got).toEqual([...lines.slice(0, 50), ...lines.slice(50 + count)]);
   });

@@ -81,7 +81,7 @@ describe('layout', () => {
   it('pure modules use no sockets, files, processes or the addon', () => {
     const pure = [
       ...sources('lib/protocol'),
-      'lib/daemon/store.ts', 'lib/daemon/heap.ts', 'lib/daemon/framing.ts', 'lib/daemon/filter.ts', 'lib/daemon/names.ts', 'lib/daemon/notes.ts',
+      'lib/daemon/store.ts', 'lib/daemon/drops.ts', 'lib/daemon/heap.ts', 'lib/daemon/framing.ts', 'lib/daemon/filter.ts', 'lib/daemon/names.ts', 'lib/daemon/notes.ts',
       'lib/logread/format.ts', 'lib/logread/request.ts',
       'lib/client/tracker.ts', 'lib/logwrite/format.ts', 'lib/logwrite/names.ts', 'lib/logwrite/entry-bytes.ts',
       'lib/logread/v1-text.ts', 'lib/kmsg/record.ts', 'lib/kmsg/format.ts',

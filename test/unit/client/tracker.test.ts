@@ -35,6 +35,11 @@ describe('tracker', () => {
     expect(t.after).toEqual({ instance: 'aa', seq: 5 });
   });
 
+  it('says whose the entries evicted before it came were, when memlogd says', () => {
+    const outs = run(mk().start({ type: 'start', instance: 'aa', oldest: 5, next: 9, evicted: { web: 4, db: 1 } }, false));
+    expect(outs[0].out).toMatchObject({ kind: 'gap', gap: { from: 0, to: 4, count: 5, sources: { web: 4, db: 1 } } });
+  });
+
   it('writes each entry once, ignoring anything at or before the cursor', () => {
     const t = mk();
     run(t.start({ type: 'start', instance: 'aa', oldest: 0, next: 0 }, false));

@@ -99,6 +99,7 @@ describe('Reader', () => {
     const recs = sink.lines();
     const gap = recs.find((x) => x.type === 'gap')!;
     expect(gap.reason).toBe('lagged');
+    expect(gap.sources).toEqual({ a: gap.count });
     const got = recs.filter((x) => x.type === undefined).length;
     expect(got + (gap.count as number)).toBe(200);
     expect(recs.at(-1)!.msg).toBe('m199');
@@ -112,8 +113,25 @@ describe('Reader', () => {
     reader(sink, { fromSeq: 0, untilSeq: store.nextSeq }).pump();
     const msgs = sink.lines().map((e) => e.msg as string);
     expect(msgs[0]).toBe('q');
-    expect(msgs[1]).toMatch(/^gap: 7 entries \(seq 1-7\) evicted earlier to make room$/);
+    // the wording says whose they were (lib/protocol/gap.ts)
+    expect(msgs[1]).toBe('gap: 7 entries (seq 1-7) evicted earlier to make room; by source: "noisy" 7');
     expect(msgs.slice(2)).toEqual(['n7', 'n8', 'n9']);
+  });
+
+  it('an open gap handed over in a graceful restart keeps whose its entries were', () => {
+    const { store, add, reader } = setup();
+    add('web', 'x');
+    const web = store.source(Buffer.from('web'));
+    const state = reader(new TestSink(), { fromSeq: 0, untilSeq: Infinity, v2: true }).exportState();
+    const gap: NonNullable<typeof state.gap> = [10, 14, 5, 'lagged'];
+    const resumed = (more: Partial<typeof state>) => {
+      const sink = new TestSink();
+      reader(sink, { fromSeq: store.nextSeq, untilSeq: Infinity, v2: true, resume: { ...state, nextSeq: store.nextSeq, gap, ...more } }).pump();
+      return sink.lines().find((x) => x.type === 'gap');
+    };
+    expect(resumed({ gapSources: [[web, 5]], gapUnknown: 0 })).toEqual({ type: 'gap', from: 10, to: 14, count: 5, reason: 'lagged', sources: { web: 5 } });
+    // from a predecessor that kept no breakdown: how many, not whose
+    expect(resumed({ gapSources: undefined, gapUnknown: undefined })).toEqual({ type: 'gap', from: 10, to: 14, count: 5, reason: 'lagged' });
   });
 
   it('a peer that went away (write throws) closes the sink once, quietly', () => {

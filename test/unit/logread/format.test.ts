@@ -60,6 +60,16 @@ describe('gaps', () => {
     expect(formatGap(lagged, true, now)).toBe(`${ESC}[1;31m--- memlogd: 48 entries missed (lagged, seq 1000-1047) ---${ESC}[0m`);
     expect(gapBanner({ type: 'gap', from: 5, to: 5, count: 1, reason: 'evicted' })).toBe('--- memlogd: 1 entry missed (evicted, seq 5-5) ---');
   });
+  it('whose lines were lost: all of them in the plain line, the five biggest in the banner', () => {
+    const sources = { web: 40, db: 3, 'a "q"': 1, b: 1, c: 1, d: 1, e: 1 };
+    const g: GapRecord = { ...lagged, sources };
+    expect(formatGap(g, false, now)).toBe('2026-11-21T05:40:00.123Z;memlogd;gap: this reader fell behind and missed 48 entries (seq 1000-1047), '
+      + 'evicted before it read them; by source: "web" 40, "db" 3, "a \\"q\\"" 1, "b" 1, "c" 1, "d" 1, "e" 1');
+    expect(gapBanner(g)).toBe('--- memlogd: 48 entries missed (lagged, seq 1000-1047); by source: "web" 40, "db" 3, "a \\"q\\"" 1, "b" 1, "c" 1, '
+      + 'and 2 more sources with 2 ---');
+    expect(gapBanner({ type: 'gap', from: 0, to: 9, count: 10, reason: 'restarted', sources: { web: 10 } }))
+      .toBe('--- memlogd restarted: 10 entries of the new instance missed (seq 0-9); by source: "web" 10 ---');
+  });
   it('restarted: says so, with or without entries missed', () => {
     expect(gapBanner({ type: 'gap', from: 0, to: 0, count: 0, reason: 'restarted', previous: 'ab:3' })).toBe('--- memlogd restarted ---');
     expect(gapBanner({ type: 'gap', from: 0, to: 9, count: 10, reason: 'restarted' }))

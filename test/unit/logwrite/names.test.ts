@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatGap, formatLine, timeSeconds } from '../../../lib/logwrite/format.js';
+import type { GapRecord } from '../../../lib/protocol/v2.js';
 import { EMPTY_NAME, MAX_BASE_BYTES, STATE_FILE, currentName, fileBase, isTempName, parseFileName, rotatedName } from '../../../lib/logwrite/names.js';
 import { Backoff } from '../../../lib/client/backoff.js';
 import { parseFsync, parseSize } from '../../../lib/logwrite/options.js';
@@ -100,6 +101,11 @@ describe('line format', () => {
       .toContain('memlogd restarted (was aa:5, now instance bb)');
     expect(JSON.parse(formatGap({ type: 'gap', from: 3, to: 4, count: 2, reason: 'lagged' }, 'ab', t, 'json')))
       .toEqual({ type: 'gap', time: '2026-11-21T05:40:00.000Z', from: 3, to: 4, count: 2, reason: 'lagged' });
+    // whose lines were lost, in both forms
+    const g: GapRecord = { type: 'gap', from: 3, to: 5, count: 3, reason: 'lagged', sources: { web: 2, 'd b': 1 } };
+    expect(formatGap(g, 'ab', t, 'text')).toBe('2026-11-21T05:40:00Z memlogd gap: logwrite fell behind and missed 3 entries (seq 3-5); '
+      + 'memlogd evicted them before they were written; by source: "web" 2, "d b" 1\n');
+    expect(JSON.parse(formatGap(g, 'ab', t, 'json')).sources).toEqual({ web: 2, 'd b': 1 });
   });
 });
 
