@@ -71,7 +71,7 @@ export async function startDaemon(b: Binaries, dir: string, flags: string[] = []
   for (const f of [log, query]) fs.rmSync(f, { force: true }); // the reference leaves them behind
   const [cmd, ...pre] = b.memlogd;
   const args = b.impl === 'ours' ? [...nodeArgs, ...pre] : pre;
-  const proc = spawn(cmd, [...args, '-socket-log', log, '-socket-query', query, ...flags], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const proc = track(spawn(cmd, [...args, '-socket-log', log, '-socket-query', query, ...flags], { stdio: ['ignore', 'ignore', 'ignore'] }));
   await until(() => proc.exitCode !== null || accepts(query), `${b.impl} memlogd to accept`);
   if (proc.exitCode !== null) throw new Error(`${b.impl} memlogd exited ${proc.exitCode}`);
   return {
@@ -82,6 +82,46 @@ export async function startDaemon(b: Binaries, dir: string, flags: string[] = []
       for (const f of [log, query]) fs.rmSync(f, { force: true });
     },
   };
+}
+
+const live = new Set<ChildProcess>();
+
+/**
+ * A daemon the bench started, stopped with it: an interrupted bench (Ctrl-C, a timeout's
+ * SIGTERM) leaves no memlogd behind.
+ */
+export function track(p: ChildProcess): ChildProcess {
+  live.add(p);
+  p.once('exit', () => live.delete(p));
+  if (live.size === 1 && process.listenerCount('SIGTERM') === 0) {
+    for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15]] as const) {
+      process.once(sig, () => {
+        for (const c of live) c.kill('SIGTERM');
+        process.exit(128 + n);
+      });
+    }
+  }
+  return p;
+}
+
+/**
+ * Pids of running processes whose command line starts with argv (a daemon's binary): taken
+ * before and after a `-daemonize` start, the difference is what it left running (the reference's
+ * child has only `-fd-log 3 -fd-query 4` on its command line, no socket path to find it by).
+ */
+export function processesOf(argv: string[]): Set<number> {
+  const out = new Set<number>();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let cmd: string[];
+    try {
+      cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'latin1').split('\0');
+    } catch {
+      continue;
+    }
+    if (argv.every((a, i) => cmd[i] === a)) out.add(Number(d));
+  }
+  return out;
 }
 
 /** The reference's memlogd has no --max-bytes; ours keeps 8 MiB unless told. */

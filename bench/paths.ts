@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { handOffPipe } from '../lib/client/handoff.js';
 import * as native from '../lib/native/index.js';
-import { accepts, bigStore, DEFAULT_REFERENCE, ours, reference, ROOT, startDaemon, until, type Binaries } from './daemons.js';
+import { accepts, bigStore, DEFAULT_REFERENCE, ours, processesOf, reference, ROOT, startDaemon, until, type Binaries } from './daemons.js';
 import { procStat } from './proc.js';
 import type { WriterJob } from './writer.js';
 
@@ -190,12 +190,15 @@ async function startup(): Promise<void> {
       await d.stop();
       const log = path.join(dir, 'dl.sock');
       const query = path.join(dir, 'dq.sock');
+      const before = processesOf(b.memlogd);
       t = process.hrtime.bigint();
       const r = spawnSync(b.memlogd[0], [...b.memlogd.slice(1), '-daemonize', '-socket-log', log, '-socket-query', query], { stdio: 'ignore' });
       const ms = secsSince(t) * 1000;
+      const left = [...processesOf(b.memlogd)].filter((pid) => !before.has(pid));
       if (r.status !== 0 || !accepts(query)) throw new Error(`${b.impl} -daemonize failed`);
       add(`${b.impl} -daemonize`, ms);
-      spawnSync('pkill', ['-f', `socket-query ${query}`]);
+      for (const pid of left) process.kill(pid, 'SIGTERM');
+      await until(() => left.every((pid) => !fs.existsSync(`/proc/${pid}`)), `${b.impl}'s daemonized memlogd to stop`);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
@@ -242,7 +245,8 @@ async function lowrate(): Promise<void> {
           const lines = 50_000;
           const fds = Array.from({ length: sources }, (_, k) => [handOffPipe(d.log, `slow${k}.out`), k] as [number, number]);
           const start = new SharedArrayBuffer(4);
-          const job: WriterJob = { fds, lines: Math.ceil(lines / sources), size: MSG, rate: 10_000 / sources, start, nice: 10, batch: 100 };
+          // 10,000 lines/s in all, written 100 lines at a time (every 10 ms) to each pipe in turn
+          const job: WriterJob = { fds, lines: Math.ceil(lines / sources), size: MSG, rate: 10_000, start, nice: 10, batch: 100 };
           const w = new Worker(path.join(HERE, 'writer.js'), { workerData: job });
           const c0 = procStat(d.proc.pid!).cpuSec;
           Atomics.store(new Int32Array(start), 0, 1);

@@ -1,6 +1,6 @@
 // Integration helpers: the built binaries, real sockets under a short temp dir, real pipes.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -57,10 +57,29 @@ export async function startDaemon(args: string[] = [], dir = shortTmp()): Promis
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       const r = await exited(proc);
+      await stopSuccessors(query);
       fs.rmSync(dir, { recursive: true, force: true });
       return r;
     },
   };
+}
+
+/**
+ * Stops whatever memlogd still serves `query` once the one a test started is gone: after a
+ * graceful restart that is its successor, which is not the test's child and would outlive it.
+ */
+async function stopSuccessors(query: string): Promise<void> {
+  const pids = () => spawnSync('pgrep', ['-f', `memlogd\\.js .*-socket-query ${query}( |$)`]).stdout.toString().split('\n').filter(Boolean).map(Number);
+  const left = pids();
+  if (left.length === 0) return;
+  const signal = (sig: NodeJS.Signals) => (pid: number) => {
+    try {
+      process.kill(pid, sig);
+    } catch { /* gone meanwhile */ }
+  };
+  left.forEach(signal('SIGTERM'));
+  const gone = await waitFor(() => pids().length === 0, 'a successor to stop', 10_000).catch(() => false);
+  if (!gone) pids().forEach(signal('SIGKILL'));
 }
 
 /** Hands a fresh pipe to memlogd under name, writes data into it, closes it (what init does). */
