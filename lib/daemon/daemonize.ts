@@ -9,6 +9,7 @@ import { DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE, DEFAULT_SYSLOG_SOCK
 import { ERR, MemlogdError } from '../protocol/errors.js';
 import { CHILD_ENV } from './child.js';
 import type { DaemonOptions } from './daemon.js';
+import type { ServeOptions } from './serve.js';
 import { bindSocket } from './socket-file.js';
 
 /** How long the parent waits for the child to report ready. */
@@ -38,24 +39,41 @@ export async function daemonize(o: DaemonizeOptions): Promise<number> {
     throw err;
   }
   const [r, w] = native.pipe();
-  let child;
+  const extra = syslog ? [syslog.fd] : [];
+  const toClose = [log.fd, query.fd, w, ...extra];
+  const pids: number[] = [];
   try {
-    // fds 3, 4, 5 (and 6) in the child: logging socket, query socket, readiness pipe (and the
-    // syslog socket). The options go by environment (already validated here), so the child skips
-    // flag parsing.
-    const { script, ...rest } = o;
-    const childOpts = { ...rest, fdLog: 3, fdQuery: 4, readyFd: 5, fdSyslog: syslog ? 6 : undefined, supervise: o.supervise !== false };
+    // The options go by environment (already validated here), so the children skip flag parsing.
     // The argv is for `ps` only: it says which sockets this background memlogd serves.
-    child = spawn(process.execPath, [script, '-socket-log', o.socketLog, '-socket-query', o.socketQuery], {
-      stdio: ['ignore', 'ignore', 'ignore', log.fd, query.fd, w, ...(syslog ? [syslog.fd] : [])],
-      detached: true,
-      env: { ...process.env, [CHILD_ENV]: JSON.stringify(childOpts) },
-    });
+    const { script, ...rest } = o;
+    const argv = [script, '-socket-log', o.socketLog, '-socket-query', o.socketQuery];
+    const start = (opts: ServeOptions, fds: number[]) => {
+      const child = spawn(process.execPath, argv, {
+        stdio: ['ignore', 'ignore', 'ignore', ...fds],
+        detached: true,
+        env: { ...process.env, [CHILD_ENV]: JSON.stringify(opts) },
+      });
+      child.unref();
+      pids.push(child.pid!);
+    };
+    const supervise = o.supervise !== false;
+    // fds 3, 4, 5 (and 6): logging socket, query socket, readiness pipe (and the syslog socket).
+    const fdSyslog = syslog ? 6 : undefined;
+    if (!supervise) start({ ...rest, supervise: false, fdLog: 3, fdQuery: 4, readyFd: 5, fdSyslog }, toClose);
+    else {
+      // The supervisor and the serving memlogd start side by side, joined by their channel:
+      // started by the supervisor, memlogd would wait for a third node start-up in a row. The
+      // supervisor says ready once memlogd tells it that it serves.
+      const [sup, srv] = native.socketpair(native.SOCK_SEQPACKET);
+      toClose.push(sup, srv);
+      const { supervise: _s, outageMs: _o, ...serving } = rest;
+      start({ ...rest, supervise: true, fdLog: 3, fdQuery: 4, readyFd: 5, fdSyslog, channelFd: 6 + extra.length }, [log.fd, query.fd, w, ...extra, sup]);
+      start({ ...serving, fdLog: 3, fdQuery: 4, supervisorFd: 5, fdSyslog, afterCrash: false }, [log.fd, query.fd, srv, ...extra]);
+    }
   } finally {
-    for (const fd of [log.fd, query.fd, w, ...(syslog ? [syslog.fd] : [])]) native.close(fd);
+    for (const fd of toClose) native.close(fd);
   }
-  child.unref();
-  const pid = child.pid!;
+  const pid = pids[0];
   const ready = new net.Socket({ fd: r, readable: true, writable: false });
   const said = await new Promise<string>((resolve) => {
     let text = '';
@@ -70,10 +88,12 @@ export async function daemonize(o: DaemonizeOptions): Promise<number> {
   });
   ready.destroy();
   if (!said.startsWith('ready')) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // already gone
+    for (const p of pids) {
+      try {
+        process.kill(p, 'SIGTERM');
+      } catch {
+        // already gone
+      }
     }
     throw new MemlogdError(ERR.DAEMONIZE, `memlogd failed to start in the background${said ? `: ${said.trim()}` : ''}`);
   }

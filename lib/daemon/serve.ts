@@ -13,6 +13,11 @@ export interface ServeOptions extends Partial<DaemonOptions> {
   supervise?: boolean;
   /** The supervisor's outage bound (supervisor.ts OUTAGE_MS). */
   outageMs?: number;
+  /**
+   * The supervisor's channel to a serving memlogd started beside it (-daemonize starts both at
+   * once); without it the supervisor starts the first one itself.
+   */
+  channelFd?: number;
 }
 
 export async function serve(o: ServeOptions): Promise<void> {

@@ -76,13 +76,20 @@ export class Supervisor {
     process.on('SIGINT', stop);
     // a graceful restart is the serving process's business: pass the signal on
     process.on('SIGUSR2', () => this.servingPid && process.kill(this.servingPid, 'SIGUSR2'));
-    this.start(false);
+    if (this.o.channelFd !== undefined) this.adoptChannel(this.o.channelFd);
+    else this.start(false);
     await this.loop();
+  }
+
+  /** Talks to the serving memlogd on this end of its channel. */
+  private adoptChannel(fd: number): void {
+    this.channel = fd;
+    this.receiver = new Receiver(fd);
   }
 
   private start(afterCrash: boolean): void {
     const [mine, theirs] = native.socketpair(native.SOCK_SEQPACKET);
-    const { script, psArgs, readyFd: _r, outageMs: _o, ...rest } = this.o;
+    const { script, psArgs, readyFd: _r, outageMs: _o, channelFd: _c, ...rest } = this.o;
     const syslog = this.o.fdSyslog;
     const childOpts: ServeOptions = { ...rest, fdLog: 3, fdQuery: 4, supervisorFd: 5, fdSyslog: syslog !== undefined ? 6 : undefined, afterCrash };
     this.child = spawn(process.execPath, [script, ...psArgs], {
@@ -91,8 +98,7 @@ export class Supervisor {
     });
     this.child.on('error', () => {}); // a failed spawn shows as the channel's end
     native.close(theirs);
-    this.channel = mine;
-    this.receiver = new Receiver(mine);
+    this.adoptChannel(mine);
   }
 
   /** Serves control messages; a channel that ends without `stopping` is a crash. */
