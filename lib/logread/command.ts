@@ -95,9 +95,9 @@ function readChunks(sock: net.Socket, f: V1TextFormatter, print: (b: Buffer) => 
         reject(err);
       }
     };
-    sock.on('data', (chunk: Buffer) => guard(() => print(f.push(chunk))));
+    sock.on('data', (chunk: Buffer) => guard(() => f.push(chunk, print)));
     sock.once('end', () => guard(() => {
-      print(f.end());
+      f.end(print);
       sock.destroy();
     }));
     sock.once('close', () => {

@@ -92,15 +92,9 @@ export async function passThrough(o: PassOptions, out: Writable): Promise<PassEn
     }
   };
 
-  sock.on('data', (chunk: Buffer) => {
-    let buf = chunk;
-    if (carry) {
-      buf = Buffer.concat([carry, chunk]);
-      carry = null;
-    }
-    let pos = 0;
-    let printFrom = 0;
-    let lineStart = atLineStart;
+  /** Prints buf from pos on, looking only at the lines that are (or may be) records. */
+  const scan = (buf: Buffer, pos: number, lineStart: boolean): void => {
+    let printFrom = pos;
     while (pos < buf.length && !ended) {
       const nl = buf.indexOf(NL, pos);
       if (lineStart && buf[pos] !== BRACE) {
@@ -129,6 +123,21 @@ export async function passThrough(o: PassOptions, out: Writable): Promise<PassEn
     }
     emit(buf, printFrom, buf.length);
     atLineStart = carry !== null || lineStart;
+  };
+
+  sock.on('data', (chunk: Buffer) => {
+    let pos = 0;
+    if (carry) {
+      // Only the carried line is completed and joined: concatenating the carry with every chunk
+      // copied everything logread printed once more (a fifth of its CPU time).
+      const nl = chunk.indexOf(NL);
+      const head = Buffer.concat([carry, nl < 0 ? chunk : chunk.subarray(0, nl + 1)]);
+      carry = null;
+      scan(head, 0, true);
+      if (nl < 0) return;
+      pos = nl + 1;
+    }
+    if (!ended) scan(chunk, pos, atLineStart);
   });
   sock.once('end', () => sock.destroy()); // the server closed: that is the end of the answer
   const closed = new Promise<void>((resolve) => {

@@ -32,19 +32,23 @@ export class V1TextFormatter {
   fast = 0;
   slow = 0;
 
-  /** The text of every complete line in chunk (and before it). chunk is reused for the output. */
-  push(chunk: Buffer): Buffer {
-    if (!this.carry) return this.lines(chunk);
-    // the line carried over is completed on its own: the chunk is not copied to join it
+  /**
+   * The text of every complete line in chunk (and before it), given to print in one or two
+   * pieces. chunk is reused for the output.
+   */
+  push(chunk: Buffer, print: (text: Buffer) => void): void {
+    if (!this.carry) return print(this.lines(chunk));
+    // the line carried over is completed on its own, and the rest of the chunk printed after it:
+    // neither is copied to join them
     const nl = chunk.indexOf(NL);
     if (nl < 0) {
       this.carry = Buffer.concat([this.carry, chunk]);
-      return chunk.subarray(0, 0);
+      return;
     }
-    const first = this.lines(Buffer.concat([this.carry, chunk.subarray(0, nl + 1)]));
+    const head = Buffer.concat([this.carry, chunk.subarray(0, nl + 1)]);
     this.carry = null;
-    const rest = this.lines(chunk.subarray(nl + 1));
-    return rest.length === 0 ? first : Buffer.concat([first, rest]);
+    print(this.lines(head));
+    print(this.lines(chunk.subarray(nl + 1)));
   }
 
   private lines(buf: Buffer): Buffer {
@@ -77,11 +81,11 @@ export class V1TextFormatter {
   }
 
   /** The end of the stream: a last line without newline is still a line. */
-  end(): Buffer {
-    if (!this.carry) return Buffer.alloc(0);
+  end(print: (text: Buffer) => void): void {
+    if (!this.carry) return;
     const c = this.carry;
     this.carry = null;
-    return this.push(Buffer.concat([c, Buffer.from('\n')]));
+    this.push(Buffer.concat([c, Buffer.from('\n')]), print);
   }
 
   /**

@@ -23,10 +23,11 @@ function run(ndjson: Buffer, cuts: number[]): { text: string; f: V1TextFormatter
   const out: Buffer[] = [];
   let from = 0;
   for (const c of [...cuts].sort((a, b) => a - b)) {
-    out.push(f.push(Buffer.from(ndjson.subarray(from, c)))); // push reuses its chunk: give it a copy
+    f.push(Buffer.from(ndjson.subarray(from, c)), (b) => out.push(Buffer.from(b))); // push reuses its chunk: give it a copy
     from = c;
   }
-  out.push(f.push(Buffer.from(ndjson.subarray(from))), f.end());
+  f.push(Buffer.from(ndjson.subarray(from)), (b) => out.push(Buffer.from(b)));
+  f.end((b) => out.push(Buffer.from(b)));
   return { text: Buffer.concat(out).toString('utf8'), f };
 }
 
@@ -63,6 +64,6 @@ describe('V1TextFormatter', () => {
     expect([f.fast, f.slow]).toEqual([2, 1]);
   });
   it('a line that is no entry is a protocol error', () => {
-    expect(() => new V1TextFormatter().push(Buffer.from('not json\n'))).toThrow(expect.objectContaining({ code: 'ERR_MEMLOGD_PROTOCOL' }));
+    expect(() => new V1TextFormatter().push(Buffer.from('not json\n'), () => {})).toThrow(expect.objectContaining({ code: 'ERR_MEMLOGD_PROTOCOL' }));
   });
 });
