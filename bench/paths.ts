@@ -197,7 +197,11 @@ async function startup(): Promise<void> {
       const left = [...processesOf(b.memlogd)].filter((pid) => !before.has(pid));
       if (r.status !== 0 || !accepts(query)) throw new Error(`${b.impl} -daemonize failed`);
       add(`${b.impl} -daemonize`, ms);
-      for (const pid of left) process.kill(pid, 'SIGTERM');
+      for (const pid of left) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch { /* stopped with the other (SIGTERM to either stops both) */ }
+      }
       await until(() => left.every((pid) => !fs.existsSync(`/proc/${pid}`)), `${b.impl}'s daemonized memlogd to stop`);
       fs.rmSync(dir, { recursive: true, force: true });
     }
