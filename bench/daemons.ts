@@ -105,7 +105,7 @@ export function track(p: ChildProcess): ChildProcess {
 }
 
 /**
- * Pids of running processes whose command line starts with argv (a daemon's binary): taken
+ * Pids of running processes whose command line is argv's binary with argv's other words: taken
  * before and after a `-daemonize` start, the difference is what it left running (the reference's
  * child has only `-fd-log 3 -fd-query 4` on its command line, no socket path to find it by).
  */
@@ -119,7 +119,8 @@ export function processesOf(argv: string[]): Set<number> {
     } catch {
       continue;
     }
-    if (argv.every((a, i) => cmd[i] === a)) out.add(Number(d));
+    // the binary first, then the script anywhere (node flags may come before it)
+    if (cmd[0] === argv[0] && argv.every((a) => cmd.includes(a))) out.add(Number(d));
   }
   return out;
 }

@@ -7,7 +7,7 @@ import net from 'node:net';
 import * as native from '../native/index.js';
 import { DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE, DEFAULT_SYSLOG_SOCKET_MODE } from '../protocol/constants.js';
 import { ERR, MemlogdError } from '../protocol/errors.js';
-import { CHILD_ENV } from './child.js';
+import { BACKGROUND_NODE_ARGS, CHILD_ENV } from './child.js';
 import type { DaemonOptions } from './daemon.js';
 import type { ServeOptions } from './serve.js';
 import { bindSocket } from './socket-file.js';
@@ -48,7 +48,7 @@ export async function daemonize(o: DaemonizeOptions): Promise<number> {
     const { script, ...rest } = o;
     const argv = [script, '-socket-log', o.socketLog, '-socket-query', o.socketQuery];
     const start = (opts: ServeOptions, fds: number[]) => {
-      const child = spawn(process.execPath, argv, {
+      const child = spawn(process.execPath, [...BACKGROUND_NODE_ARGS, ...argv], {
         stdio: ['ignore', 'ignore', 'ignore', ...fds],
         detached: true,
         env: { ...process.env, [CHILD_ENV]: JSON.stringify(opts) },

@@ -13,7 +13,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as native from '../native/index.js';
-import { TAKEOVER_ENV } from './child.js';
+import { inheritedNodeArgs, TAKEOVER_ENV } from './child.js';
 import { Daemon, type DaemonHandoverState, type HandedOver } from './daemon.js';
 import { MAX_FDS_PER_MESSAGE, Receiver, Sender, type Message } from './handover.js';
 import { Store } from './store.js';
@@ -31,7 +31,8 @@ export async function handOver(d: Daemon, script: string): Promise<boolean> {
   let receiver: Receiver | null = null;
   let frozen = false;
   try {
-    child = spawn(process.execPath, [script, ...process.argv.slice(2)], {
+    // the same node flags and arguments as this process
+    child = spawn(process.execPath, [...inheritedNodeArgs(), script, ...process.argv.slice(2)], {
       // fd 3: the channel; stdout/stderr where ours go (a foreground memlogd's terminal, or nowhere)
       stdio: ['ignore', 'inherit', 'inherit', theirs],
       detached: true,

@@ -18,7 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import * as native from '../native/index.js';
 import { retryDelay } from '../client/backoff.js';
-import { CHILD_ENV } from './child.js';
+import { CHILD_ENV, inheritedNodeArgs } from './child.js';
 import { MAX_FDS_PER_MESSAGE, Receiver, Sender, type Message } from './handover.js';
 import type { ServeOptions } from './serve.js';
 
@@ -92,7 +92,8 @@ export class Supervisor {
     const { script, psArgs, readyFd: _r, outageMs: _o, channelFd: _c, ...rest } = this.o;
     const syslog = this.o.fdSyslog;
     const childOpts: ServeOptions = { ...rest, fdLog: 3, fdQuery: 4, supervisorFd: 5, fdSyslog: syslog !== undefined ? 6 : undefined, afterCrash };
-    this.child = spawn(process.execPath, [script, ...psArgs], {
+    // node's flags are the supervisor's own (BACKGROUND_NODE_ARGS)
+    this.child = spawn(process.execPath, [...inheritedNodeArgs(), script, ...psArgs], {
       stdio: ['ignore', 'ignore', 'ignore', this.o.fdLog, this.o.fdQuery, theirs, ...(syslog !== undefined ? [syslog] : [])],
       env: { ...process.env, [CHILD_ENV]: JSON.stringify(childOpts) },
     });
