@@ -2,7 +2,7 @@
 // running" are reported by the command that was run), start memlogd in the background on the
 // inherited fds, and return only once the child says both sockets are served.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import * as native from '../native/index.js';
 import { DEFAULT_LOG_SOCKET_MODE, DEFAULT_QUERY_SOCKET_MODE, DEFAULT_SYSLOG_SOCKET_MODE } from '../protocol/constants.js';
@@ -11,6 +11,7 @@ import { BACKGROUND_NODE_ARGS, CHILD_ENV } from './child.js';
 import type { DaemonOptions } from './daemon.js';
 import type { ServeOptions } from './serve.js';
 import { bindSocket } from './socket-file.js';
+import { startServing } from './supervisor.js';
 
 /** How long the parent waits for the child to report ready. */
 const READY_TIMEOUT_MS = 10_000;
@@ -46,16 +47,16 @@ export async function daemonize(o: DaemonizeOptions): Promise<number> {
     // The options go by environment (already validated here), so the children skip flag parsing.
     // The argv is for `ps` only: it says which sockets this background memlogd serves.
     const { script, ...rest } = o;
-    const argv = [script, '-socket-log', o.socketLog, '-socket-query', o.socketQuery];
-    const start = (opts: ServeOptions, fds: number[]) => {
-      const child = spawn(process.execPath, [...BACKGROUND_NODE_ARGS, ...argv], {
-        stdio: ['ignore', 'ignore', 'ignore', ...fds],
-        detached: true,
-        env: { ...process.env, [CHILD_ENV]: JSON.stringify(opts) },
-      });
+    const psArgs = ['-socket-log', o.socketLog, '-socket-query', o.socketQuery];
+    const started = (child: ChildProcess) => {
       child.unref();
       pids.push(child.pid!);
     };
+    const start = (opts: ServeOptions, fds: number[]) => started(spawn(process.execPath, [...BACKGROUND_NODE_ARGS, script, ...psArgs], {
+      stdio: ['ignore', 'ignore', 'ignore', ...fds],
+      detached: true,
+      env: { ...process.env, [CHILD_ENV]: JSON.stringify(opts) },
+    }));
     const supervise = o.supervise !== false;
     // fds 3, 4, 5 (and 6): logging socket, query socket, readiness pipe (and the syslog socket).
     const fdSyslog = syslog ? 6 : undefined;
@@ -66,9 +67,11 @@ export async function daemonize(o: DaemonizeOptions): Promise<number> {
       // supervisor says ready once memlogd tells it that it serves.
       const [sup, srv] = native.socketpair(native.SOCK_SEQPACKET);
       toClose.push(sup, srv);
-      const { supervise: _s, outageMs: _o, ...serving } = rest;
       start({ ...rest, supervise: true, fdLog: 3, fdQuery: 4, readyFd: 5, fdSyslog, channelFd: 6 + extra.length }, [log.fd, query.fd, w, ...extra, sup]);
-      start({ ...serving, fdLog: 3, fdQuery: 4, supervisorFd: 5, fdSyslog, afterCrash: false }, [log.fd, query.fd, srv, ...extra]);
+      started(startServing({
+        script, psArgs, nodeArgs: BACKGROUND_NODE_ARGS, options: rest, fdLog: log.fd, fdQuery: query.fd, fdSyslog: syslog?.fd,
+        channel: srv, afterCrash: false, detached: true,
+      }));
     }
   } finally {
     for (const fd of toClose) native.close(fd);

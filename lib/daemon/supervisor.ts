@@ -49,6 +49,39 @@ export interface SupervisorOptions extends ServeOptions {
   outageMs?: number;
 }
 
+/** How a serving memlogd is started (startServing). */
+export interface ServingStart {
+  /** The entry script, and the argv after it (for `ps` only). */
+  script: string;
+  psArgs: string[];
+  nodeArgs: string[];
+  /** The daemon's options; what only the supervisor or -daemonize's parent uses is left out. */
+  options: SupervisorOptions | ServeOptions;
+  fdLog: number;
+  fdQuery: number;
+  fdSyslog?: number;
+  /** The serving process's end of its channel to the supervisor. */
+  channel: number;
+  afterCrash: boolean;
+  /** In a session of its own (-daemonize's first one, whose parent exits at once). */
+  detached: boolean;
+}
+
+/**
+ * Starts a serving memlogd under a supervisor: fds 3, 4, 5 (and 6) in the child are the logging
+ * socket, the query socket, the channel (and the syslog socket); its options go by environment.
+ * The one place that knows the layout, for the supervisor's restarts and -daemonize's first start.
+ */
+export function startServing(s: ServingStart): ChildProcess {
+  const { script: _sc, psArgs: _p, supervise: _s, readyFd: _r, outageMs: _o, channelFd: _c, ...rest } = s.options as SupervisorOptions;
+  const options: ServeOptions = { ...rest, fdLog: 3, fdQuery: 4, supervisorFd: 5, fdSyslog: s.fdSyslog !== undefined ? 6 : undefined, afterCrash: s.afterCrash };
+  return spawn(process.execPath, [...s.nodeArgs, s.script, ...s.psArgs], {
+    stdio: ['ignore', 'ignore', 'ignore', s.fdLog, s.fdQuery, s.channel, ...(s.fdSyslog !== undefined ? [s.fdSyslog] : [])],
+    detached: s.detached,
+    env: { ...process.env, [CHILD_ENV]: JSON.stringify(options) },
+  });
+}
+
 export class Supervisor {
   private readonly held = new Map<number, Held>();
   private channel = -1;
@@ -89,14 +122,9 @@ export class Supervisor {
 
   private start(afterCrash: boolean): void {
     const [mine, theirs] = native.socketpair(native.SOCK_SEQPACKET);
-    const { script, psArgs, readyFd: _r, outageMs: _o, channelFd: _c, ...rest } = this.o;
-    const syslog = this.o.fdSyslog;
-    const childOpts: ServeOptions = { ...rest, fdLog: 3, fdQuery: 4, supervisorFd: 5, fdSyslog: syslog !== undefined ? 6 : undefined, afterCrash };
+    const { script, psArgs, fdLog, fdQuery, fdSyslog } = this.o;
     // node's flags are the supervisor's own (BACKGROUND_NODE_ARGS)
-    this.child = spawn(process.execPath, [...inheritedNodeArgs(), script, ...psArgs], {
-      stdio: ['ignore', 'ignore', 'ignore', this.o.fdLog, this.o.fdQuery, theirs, ...(syslog !== undefined ? [syslog] : [])],
-      env: { ...process.env, [CHILD_ENV]: JSON.stringify(childOpts) },
-    });
+    this.child = startServing({ script, psArgs, nodeArgs: inheritedNodeArgs(), options: this.o, fdLog, fdQuery, fdSyslog, channel: theirs, afterCrash, detached: false });
     this.child.on('error', () => {}); // a failed spawn shows as the channel's end
     native.close(theirs);
     this.adoptChannel(mine);
