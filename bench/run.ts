@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { handOffPipe } from '../lib/client/handoff.js';
 import * as native from '../lib/native/index.js';
 import { throughputChart } from './chart.js';
-import { DEFAULT_REFERENCE, ours, reference, startDaemon, type Binaries } from './daemons.js';
+import { DEFAULT_REFERENCE, ours, processesOf, reference, startDaemon, type Binaries } from './daemons.js';
 import { procStat } from './proc.js';
 import { benchSource } from './line-format.js';
 import type { WriterJob } from './writer.js';
@@ -181,10 +181,9 @@ async function daemonizeMs(dir: string): Promise<number> {
   const probe = native.socketStream();
   native.connect(probe, query);
   native.close(probe);
-  const pid = fs.readdirSync('/proc').find((x) => /^\d+$/.test(x) && (() => {
-    try { return fs.readFileSync(`/proc/${x}/cmdline`, 'utf8').includes(query); } catch { return false; }
-  })());
-  if (pid) process.kill(Number(pid), 'SIGTERM');
+  // SIGTERM to one of them (supervisor, serving memlogd) stops both
+  const [pid] = processesOf([cmd, ...pre, query]);
+  if (pid) process.kill(pid, 'SIGTERM');
   return ms;
 }
 
