@@ -11,8 +11,6 @@
 import { Backoff, sleep } from '../client/backoff.js';
 import { Tracker, type Step } from '../client/tracker.js';
 import { formatCursor } from '../protocol/cursor.js';
-import { entrySeverity } from '../protocol/severity.js';
-import { streamOf } from '../protocol/v1.js';
 import { decodeRecord, type V2Record } from '../protocol/v2.js';
 import { Feed } from './feed.js';
 import { MessageFormatter, type Message } from './message.js';
@@ -78,7 +76,8 @@ export class Sender {
     if (d.sources.length) filters.sources = d.sources;
     if (d.exclude.length) filters.exclude = d.exclude;
     if (d.stream) filters.stream = d.stream;
-    // memlogd filters by severity too (entries read back after a break are already filtered)
+    // memlogd applies every filter, severity included: what arrives is what is wanted (a memlogd
+    // that does not know a filter refuses the request rather than ignoring it)
     if (d.minSeverity < 7) filters.priority = d.minSeverity;
     this.feed = new Feed({
       socket: o.socket, filters, backoffMinMs: o.backoffMinMs, backoffMaxMs: o.backoffMaxMs,
@@ -234,7 +233,7 @@ export class Sender {
       if (rec.type === undefined) {
         if (t.simple(rec)) {
           t.consumed(rec);
-          if (entrySeverity(rec.severity, rec.stream) <= this.d.minSeverity) this.out.push(this.fmt.entry(rec, t.instance!));
+          this.out.push(this.fmt.entry(rec, t.instance!));
           continue;
         }
         this.apply(t.entry(rec));
@@ -276,7 +275,7 @@ export class Sender {
       const out = s.out;
       if (out?.kind === 'line') {
         const l = out.line;
-        if (entrySeverity(l.severity, streamOf(l.source)) <= this.d.minSeverity) data = this.fmt.line(l, this.tracker.instance ?? '-');
+        data = this.fmt.line(l, this.tracker.instance ?? '-');
       } else if (out?.kind === 'gap') {
         data = this.fmt.gap(out.gap, out.instance !== undefined ? out.instance : this.tracker.instance, Date.now(), out.note);
       }
