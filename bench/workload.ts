@@ -259,7 +259,6 @@ class Client {
   expected: Map<string, number> | null = null;
   /** v2: where its window starts and, for a dump, ends (from start/end records). */
   start: { oldest: number; next: number; evicted: Record<string, number> } | null = null;
-  end: number | null = null;
   closed = false;
   private sock: net.Socket | null = null;
   private lastSeq = -1;
@@ -268,7 +267,6 @@ class Client {
   /** Per pipe tag: the index of the last line whose first piece arrived. */
   private lastLine = new Map<string, number>();
   private stallTimer: NodeJS.Timeout | null = null;
-  stalled = false;
   lastData = Date.now();
 
   constructor(readonly plan: ReaderPlan, readonly index: number, readonly joinedAt: string, private readonly written: Written,
@@ -319,12 +317,10 @@ class Client {
   }
 
   pause(): void {
-    this.stalled = true;
     this.sock?.pause();
   }
 
   resume(): void {
-    this.stalled = false;
     this.sock?.resume();
   }
 
@@ -393,7 +389,6 @@ class Client {
         if (r.sources === undefined) return this.fail(`gap without a per-source breakdown: ${line.slice(0, 200)}`);
         return this.gapSources(r.sources, r.count, line);
       case 'end':
-        this.end = r.next;
         if (!this.plan.filter && this.covered !== r.next - 1) this.fail(`dump ended at ${r.next} but covered only up to ${this.covered}`);
         return;
       case 'error':

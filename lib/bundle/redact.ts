@@ -36,10 +36,6 @@ export interface PemState {
   column?: number;
 }
 
-export interface PemState {
-  inBlock: boolean;
-}
-
 // Names whose value is a secret when followed by `=` or `:`: `password=`, `DB_PASSWORD: `,
 // `"api_key": "..."`, `aws_secret_access_key = ...`. Only the value is masked, so the line still
 // says which setting it was. `key` alone and `auth` are left out: they name too many harmless

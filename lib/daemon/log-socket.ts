@@ -75,8 +75,7 @@ export class LogSocket {
 
   /** Stops polling and closes the socket. */
   close(): void {
-    if (this.poll) native.pollStop(this.poll);
-    this.poll = null;
+    this.stop();
     try {
       native.close(this.fd);
     } catch {

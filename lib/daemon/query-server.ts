@@ -18,6 +18,7 @@ import { encodeGap, encodeStart, encodeStats, parseRequest, type BySourceList, t
 import { Connection, type ConnectionHost, type ConnectionState } from './connection.js';
 import { UNKNOWN_SOURCE } from './drops.js';
 import { Filter } from './filter.js';
+import { outOfFds } from './fds.js';
 import { NameCache } from './names.js';
 import { Reader, type ReaderOptions, type ReaderState } from './reader.js';
 import type { Retention, Store } from './store.js';
@@ -118,7 +119,7 @@ export class QueryServer implements ConnectionHost, Retention {
         fd = native.accept(this.listenFd);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EMFILE' || code === 'ENFILE') this.backOff(code);
+        if (outOfFds(err)) this.backOff(code!);
         else if (code !== 'ECONNABORTED' && code !== 'EINTR') this.opts.log(`query socket accept failed: ${code}`, 'accept-failed', 'query socket');
         return;
       }

@@ -1,10 +1,11 @@
 // Integration helpers: the built binaries, real sockets under a short temp dir, real pipes.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processesOf } from '../../bench/daemons.js';
 import { handOffPipe } from '../../lib/client/handoff.js';
 import * as native from '../../lib/native/index.js';
 import { shortTmp } from './cleanup.js';
@@ -69,7 +70,7 @@ export async function startDaemon(args: string[] = [], dir = shortTmp()): Promis
  * graceful restart that is its successor, which is not the test's child and would outlive it.
  */
 async function stopSuccessors(query: string): Promise<void> {
-  const pids = () => spawnSync('pgrep', ['-f', `memlogd\\.js .*-socket-query ${query}( |$)`]).stdout.toString().split('\n').filter(Boolean).map(Number);
+  const pids = () => [...processesOf([process.execPath, BIN('memlogd'), '-socket-query', query])];
   const left = pids();
   if (left.length === 0) return;
   const signal = (sig: NodeJS.Signals) => (pid: number) => {
