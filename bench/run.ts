@@ -189,13 +189,22 @@ async function daemonizeMs(dir: string): Promise<number> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Medians of a scenario's runs (worst case for delivery and errors). */
-function summary(rs: RunResult[], total: number) {
+/** Medians of a scenario's runs (worst case for delivery and errors); the same for ours and the reference. */
+function summary(rs: RunResult[], total: number, latency: boolean) {
   const pick = (k: keyof RunResult) => median(rs.map((r) => Number(r[k] ?? 0)));
   return {
-    linesPerSec: pick('linesPerSec'), delivered: Math.min(...rs.map((r) => r.received / total)), missed: Math.max(...rs.map((r) => r.missed)),
-    orderErrors: Math.max(...rs.map((r) => r.orderErrors)), cpuSecPerMillion: pick('cpuSecPerMillion'), peakRssMB: Math.max(...rs.map((r) => r.peakRssMB ?? 0)),
-    latencyMs: rs[0].latencyMs ? { p50: median(rs.map((r) => r.latencyMs?.p50 ?? NaN)), p99: median(rs.map((r) => r.latencyMs?.p99 ?? NaN)) } : null,
+    linesPerSec: pick('linesPerSec'),
+    delivered: Math.min(...rs.map((r) => r.received / total)),
+    missed: Math.max(...rs.map((r) => r.missed)),
+    orderErrors: Math.max(...rs.map((r) => r.orderErrors)),
+    sourceMismatches: Math.max(...rs.map((r) => r.sourceMismatches ?? 0)),
+    cpuSecPerMillion: pick('cpuSecPerMillion'),
+    peakRssMB: Math.max(...rs.map((r) => r.peakRssMB ?? 0)),
+    latencyMs: latency ? {
+      p50: median(rs.map((r) => r.latencyMs?.p50 ?? NaN)),
+      p99: median(rs.map((r) => r.latencyMs?.p99 ?? NaN)),
+      max: median(rs.map((r) => r.latencyMs?.max ?? NaN)),
+    } : null,
     allRuns: rs,
   };
 }
@@ -215,25 +224,12 @@ async function main(): Promise<void> {
       if (ref && !smoke) theirs.push(await runMemlogd(s, dir, ref));
       process.stderr.write(`${s.name} run ${i + 1}/${runs}: ${mine.at(-1)!.linesPerSec} lines/s${theirs.length ? `, reference ${theirs.at(-1)!.linesPerSec}` : ''}\n`);
     }
-    const pick = (k: keyof RunResult) => median(mine.map((r) => Number(r[k] ?? 0)));
     const total = s.sources * s.lines;
     report.push({
       scenario: s.name, sources: s.sources, lines: total, lineBytes: s.size, runs,
-      linesPerSec: pick('linesPerSec'),
       baselineLinesPerSec: base.length ? median(base.map((r) => r.linesPerSec)) : null,
-      delivered: Math.min(...mine.map((r) => r.received / total)),
-      missed: Math.max(...mine.map((r) => r.missed)),
-      orderErrors: Math.max(...mine.map((r) => r.orderErrors)),
-      sourceMismatches: Math.max(...mine.map((r) => r.sourceMismatches ?? 0)),
-      cpuSecPerMillion: pick('cpuSecPerMillion'),
-      peakRssMB: Math.max(...mine.map((r) => r.peakRssMB ?? 0)),
-      latencyMs: s.rate ? {
-        p50: median(mine.map((r) => r.latencyMs?.p50 ?? NaN)),
-        p99: median(mine.map((r) => r.latencyMs?.p99 ?? NaN)),
-        max: median(mine.map((r) => r.latencyMs?.max ?? NaN)),
-      } : null,
-      allRuns: mine,
-      reference: theirs.length ? summary(theirs, total) : null,
+      ...summary(mine, total, Boolean(s.rate)),
+      reference: theirs.length ? summary(theirs, total, Boolean(s.rate)) : null,
     });
   }
   if (!smoke && (!only || only.includes('daemonize'))) {
