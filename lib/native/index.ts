@@ -72,7 +72,6 @@ export interface NativeBinding {
   shutdown(fd: number, how: number): number;
   read(fd: number, buf: Buffer, offset: number, length: number): number;
   clockGettime(id: number): [number, number] | number;
-  dup(fd: number): number;
   mkfifo(path: string, mode: number): number;
   recv(fd: number, buf: Buffer, offset: number, length: number): number;
   sockInfo(fd: number): [number, number] | number;
@@ -342,7 +341,3 @@ export function clockGettime(id: number): [sec: number, nsec: number] {
   return check(addon().clockGettime(id), 'clock_gettime');
 }
 
-/** A new fd (close-on-exec) for the same open file description as fd. */
-export function dup(fd: number): number {
-  return check(addon().dup(fd), 'fcntl');
-}

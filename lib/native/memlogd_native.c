@@ -540,13 +540,6 @@ static napi_value js_clockGettime(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* dup(fd) -> a new fd for the same open file description, close-on-exec | -errno. A graceful
- * restart hands an input over to the successor while the old process lets go of its own. */
-static napi_value js_dup(napi_env env, napi_callback_info info) {
-  FD_ARGS();
-  return rc_or_errno(env, fcntl(fd, F_DUPFD_CLOEXEC, 0));
-}
-
 /* ---- many fds behind one readiness --------------------------------------- */
 
 /*
@@ -789,7 +782,7 @@ static napi_value init(napi_env env, napi_value exports) {
     FN(close), FN(setNonBlocking), FN(setCloexec), FN(setPassCred),
     FN(peerCred), FN(fdFlags), FN(pollStart), FN(pollStop), FN(pollUnref),
     FN(pollRef), FN(accept), FN(pollModify), FN(setSendBuffer), FN(shutdown),
-    FN(read), FN(clockGettime), FN(mkfifo), FN(dup), FN(recv), FN(sockInfo), FN(pollNow),
+    FN(read), FN(clockGettime), FN(mkfifo), FN(recv), FN(sockInfo), FN(pollNow),
     FN(epollCreate), FN(epollCtl), FN(epollWait),
   };
 #undef FN
