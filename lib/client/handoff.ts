@@ -40,16 +40,24 @@ export function sendFds(socketPath: string, name: string | Buffer, fds: number[]
  * returns the write end (blocking, close-on-exec), which the caller owns.
  */
 export function handOffPipe(socket: string, name: string | Buffer): number {
-  const [r, w] = native.pipe();
+  return handOffPair(socket, name, native.pipe());
+}
+
+/**
+ * Hands the first fd of a fresh pair (a pipe's read end, a socketpair's end) to memlogd under
+ * `name` and closes it here, so that memlogd sees EOF as soon as the other is closed; returns
+ * the other, which the caller owns. Both are closed if the hand-off fails.
+ */
+export function handOffPair(socket: string, name: string | Buffer, [theirs, ours]: [number, number]): number {
   try {
-    sendFds(socket, name, [r]);
+    sendFds(socket, name, [theirs]);
   } catch (err) {
-    native.close(w);
+    native.close(ours);
     throw err;
   } finally {
-    native.close(r);
+    native.close(theirs);
   }
-  return w;
+  return ours;
 }
 
 /** handOffPipe as a writable stream: what the process writes into it, memlogd logs under name. */

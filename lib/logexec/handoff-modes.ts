@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { handOffPipe, sendFds } from '../client/handoff.js';
+import { handOffPair, openLogStream, sendFds } from '../client/handoff.js';
 import * as native from '../native/index.js';
 
 export const HANDOFF_MODES = ['pipe', 'socketpair', 'fifo'] as const;
@@ -38,7 +38,7 @@ const writable = (fd: number) => new net.Socket({ fd, readable: false, writable:
 export function openSink(mode: HandoffMode, socket: string, name: string, fifoDir = DEFAULT_FIFO_DIR): LogSink {
   switch (mode) {
     case 'pipe':
-      return { stream: writable(handOffPipe(socket, name)), cleanup: () => {} };
+      return { stream: openLogStream(socket, name), cleanup: () => {} };
     case 'socketpair':
       return socketpairSink(socket, name);
     case 'fifo':
@@ -47,18 +47,10 @@ export function openSink(mode: HandoffMode, socket: string, name: string, fifoDi
 }
 
 function socketpairSink(socket: string, name: string): LogSink {
+  // init keeps its copy open for the life of the action; handOffPair closes ours so that memlogd
+  // sees EOF as soon as the command's output ends.
   const [ours, theirs] = native.socketpair(native.SOCK_STREAM);
-  try {
-    sendFds(socket, name, [theirs]);
-  } catch (err) {
-    native.close(ours);
-    throw err;
-  } finally {
-    // init keeps its copy open for the life of the action; we close ours so that memlogd sees
-    // EOF as soon as the command's output ends.
-    native.close(theirs);
-  }
-  return { stream: writable(ours), cleanup: () => {} };
+  return { stream: writable(handOffPair(socket, name, [theirs, ours])), cleanup: () => {} };
 }
 
 function fifoSink(socket: string, name: string, dir: string): LogSink {
