@@ -4,9 +4,9 @@
 
 import fs from 'node:fs';
 import { handOffPipe } from '../lib/client/handoff.js';
-import { connectQuery, readLines } from '../lib/client/query.js';
+import { requestLines } from '../lib/client/query.js';
 import * as native from '../lib/native/index.js';
-import { encodeRequest, parseRecord } from '../lib/protocol/v2.js';
+import { parseRecord } from '../lib/protocol/v2.js';
 
 /** The value after `name` on the command line (`--lines 1000`), or undefined. */
 export function option(name: string): string | undefined {
@@ -21,14 +21,11 @@ export const MSG_BYTES = 100;
 
 /** Lines memlogd's store holds now. */
 export async function storeLines(query: string): Promise<number> {
-  const sock = await connectQuery(query, encodeRequest({ mode: 'stats' }));
   let lines = 0;
-  await readLines(sock, (ls) => {
-    for (const l of ls) {
-      const r = l ? parseRecord(l) : null;
-      if (r?.type === 'stats') lines = r.store?.lines ?? 0;
-    }
-  }, true);
+  for (const l of await requestLines(query, { mode: 'stats' })) {
+    const r = l ? parseRecord(l) : null;
+    if (r?.type === 'stats') lines = r.store?.lines ?? 0;
+  }
   return lines;
 }
 

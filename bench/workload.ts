@@ -29,7 +29,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { handOffPipe } from '../lib/client/handoff.js';
-import { connectQuery, readLines } from '../lib/client/query.js';
+import { connectQuery, readLines, requestLines } from '../lib/client/query.js';
 import { requestRestart } from '../lib/client/restart.js';
 import { cutPoint } from '../lib/daemon/framing.js';
 import { MODE_DUMP, MODE_DUMP_FOLLOW, MODE_FOLLOW, SELF_SOURCE } from '../lib/protocol/constants.js';
@@ -457,11 +457,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** memlogd's stats record. */
 async function stats(socket: string): Promise<ReceivedStats> {
-  const sock = await connectQuery(socket, encodeRequest({ mode: 'stats' }));
   let rec: ReceivedStats | null = null;
-  await readLines(sock, (lines) => {
-    for (const l of lines) if (l) rec = decodeRecord(l) as ReceivedStats;
-  });
+  for (const l of await requestLines(socket, { mode: 'stats' })) if (l) rec = decodeRecord(l) as ReceivedStats;
   if (!rec) throw new Error('memlogd sent no stats');
   return rec;
 }

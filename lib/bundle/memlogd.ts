@@ -1,11 +1,11 @@
 // What memlogd holds, over protocol v2: the full dump (NDJSON with seq and gap records) with its
 // text rendering and the kernel's lines (source kmsg), and the stats record with its report.
 
-import { connectQuery, readLines } from '../client/query.js';
+import { requestLines } from '../client/query.js';
 import { KMSG_SOURCE } from '../kmsg/command.js';
 import { formatStats } from '../logread/format.js';
 import { ERR, MemlogdError } from '../protocol/errors.js';
-import { decodeRecord, encodeRequest, type QueryRequest } from '../protocol/v2.js';
+import { decodeRecord, type QueryRequest } from '../protocol/v2.js';
 import { countsOf, dumpNdjson, dumpText, parseDump, redactDump } from './dump.js';
 import type { Redactor } from './redact.js';
 import type { Produced, Task } from './task.js';
@@ -13,24 +13,6 @@ import type { Produced, Task } from './task.js';
 // A full store (8 MiB by default) streams in well under a second; a loaded VM gets 30 times that.
 const DUMP_LIMIT_MS = 30_000;
 const STATS_LIMIT_MS = 10_000;
-
-/** Every line of memlogd's answer to req, until it closes the connection or signal aborts. */
-async function query(socket: string, req: QueryRequest, signal: AbortSignal): Promise<string[]> {
-  const sock = await connectQuery(socket, encodeRequest(req));
-  const lines: string[] = [];
-  const stop = () => sock.destroy();
-  signal.addEventListener('abort', stop, { once: true });
-  if (signal.aborted) stop();
-  try {
-    await readLines(sock, (l) => {
-      for (const x of l) lines.push(x);
-    }, true);
-  } finally {
-    signal.removeEventListener('abort', stop);
-    sock.destroy();
-  }
-  return lines;
-}
 
 function refused(code: string, message: string): Error {
   return new MemlogdError(code === ERR.ACCESS_DENIED ? ERR.ACCESS_DENIED : ERR.PROTOCOL, `memlogd refused the request: ${message}`);
@@ -51,7 +33,7 @@ export function dumpTask(socket: string, redactor: Redactor, now: () => number):
   return {
     path: DUMP_PATH, also: [TEXT_PATH, KMSG_ITEM], source, limitMs: DUMP_LIMIT_MS,
     run: async (signal) => {
-      const d = parseDump(await query(socket, req, signal));
+      const d = parseDump(await requestLines(socket, req, signal));
       if (d.error) throw refused(d.error.code, d.error.message);
       if (!d.started) throw noAnswer();
       const counts = redactDump(d, redactor);
@@ -80,7 +62,7 @@ export function statsTask(socket: string): Task {
   return {
     path: STATS_PATH, also: [STATS_TEXT_PATH], source, limitMs: STATS_LIMIT_MS,
     run: async (signal) => {
-      const lines = (await query(socket, req, signal)).filter(Boolean);
+      const lines = (await requestLines(socket, req, signal)).filter(Boolean);
       if (lines.length === 0) throw noAnswer();
       const r = decodeRecord(lines[0]);
       if (r.type === 'error') throw refused(String(r.code), String(r.message));

@@ -4,6 +4,7 @@
 import net from 'node:net';
 import { ERR, MemlogdError } from '../protocol/errors.js';
 import { parseEntry, type V1Entry } from '../protocol/v1.js';
+import { encodeRequest, type QueryRequest } from '../protocol/v2.js';
 
 /** The code of a failed connection (exit status 3 in every command). */
 export const ERR_CONNECT = ERR.CONNECT;
@@ -72,6 +73,27 @@ export function readLines(sock: net.Socket, onLines: (lines: string[]) => void, 
       reject(err);
     });
   });
+}
+
+/**
+ * Every line of memlogd's answer to a v2 request, until it closes the connection (a line cut
+ * short is left out) or signal aborts it.
+ */
+export async function requestLines(path: string, req: QueryRequest, signal?: AbortSignal): Promise<string[]> {
+  const sock = await connectQuery(path, encodeRequest(req));
+  const lines: string[] = [];
+  const stop = () => sock.destroy();
+  signal?.addEventListener('abort', stop, { once: true });
+  if (signal?.aborted) stop();
+  try {
+    await readLines(sock, (l) => {
+      for (const x of l) lines.push(x);
+    }, true);
+  } finally {
+    signal?.removeEventListener('abort', stop);
+    sock.destroy();
+  }
+  return lines;
 }
 
 /**

@@ -3,20 +3,15 @@
 // pid serves the same instance (success), or until memlogd logs why it could not.
 
 import { ERR, MemlogdError } from '../protocol/errors.js';
-import { decodeRecord, encodeRequest, type QueryRequest } from '../protocol/v2.js';
+import { decodeRecord, type QueryRequest } from '../protocol/v2.js';
 import { sleep } from './backoff.js';
-import { connectQuery, readLines } from './query.js';
+import { requestLines } from './query.js';
 
 /** How long a restart may take before --restart gives up waiting (the daemon gives up at 20 s). */
 const WAIT_MS = 30_000;
 
 async function ask(socket: string, req: QueryRequest): Promise<Array<Record<string, unknown>>> {
-  const sock = await connectQuery(socket, encodeRequest(req));
-  const out: Array<Record<string, unknown>> = [];
-  await readLines(sock, (lines) => {
-    for (const l of lines) if (l) out.push(decodeRecord(l) as unknown as Record<string, unknown>);
-  }, true);
-  return out;
+  return (await requestLines(socket, req)).filter(Boolean).map((l) => decodeRecord(l) as unknown as Record<string, unknown>);
 }
 
 /** Restarts the memlogd at socket; resolves with the old and new pids. Throws a coded error. */
