@@ -21,18 +21,28 @@ export function sendFds(socketPath: string, name: string | Buffer, fds: number[]
   try {
     native.connect(s, socketPath);
     // Non-blocking socket: a full queue is retried briefly, not waited on forever.
-    const deadline = Date.now() + SEND_RETRY_MS;
-    while (native.sendmsg(s, payload, fds) === null) {
-      if (Date.now() > deadline) {
-        const err = native.errnoError(-constants.errno.EAGAIN, 'sendmsg', socketPath);
-        err.message = `memlogd at ${socketPath} is not receiving (queue full)`;
-        throw err;
-      }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+    if (!sendmsgUntil(s, payload, fds, Date.now() + SEND_RETRY_MS, 2)) {
+      const err = native.errnoError(-constants.errno.EAGAIN, 'sendmsg', socketPath);
+      err.message = `memlogd at ${socketPath} is not receiving (queue full)`;
+      throw err;
     }
   } finally {
     native.close(s);
   }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * sendmsg on a non-blocking socket, tried again every pauseMs (a synchronous sleep) while the
+ * peer's queue is full; false if it was still full at deadline.
+ */
+export function sendmsgUntil(fd: number, payload: Buffer, fds: number[], deadline: number, pauseMs: number): boolean {
+  while (native.sendmsg(fd, payload, fds) === null) {
+    if (Date.now() > deadline) return false;
+    Atomics.wait(sleeper, 0, 0, pauseMs);
+  }
+  return true;
 }
 
 /**

@@ -5,10 +5,13 @@
 // refuses datagrams beyond the socket's send buffer), with at most MAX_FDS_PER_MESSAGE fds.
 // Larger bodies (the store) go as several messages.
 
+import { sendmsgUntil } from '../client/handoff.js';
 import * as native from '../native/index.js';
 
 /** Bytes of one datagram: well under the default AF_UNIX send buffer (208 KiB). */
 export const MAX_MESSAGE = 64 * 1024;
+/** How long one control message between memlogd and its supervisor may wait for the other side to read. */
+export const CONTROL_SEND_MS = 10_000;
 /** Fds per message: Linux's SCM_MAX_FD is 253. */
 export const MAX_FDS_PER_MESSAGE = 250;
 
@@ -39,11 +42,8 @@ export class Sender {
   constructor(private readonly fd: number, private readonly deadline: number) {}
 
   send(header: Record<string, unknown>, body?: Buffer, fds: number[] = []): void {
-    const msg = encodeMessage(header, body);
-    const sleeper = new Int32Array(new SharedArrayBuffer(4));
-    while (native.sendmsg(this.fd, msg, fds) === null) {
-      if (Date.now() > this.deadline) throw Object.assign(new Error('the successor does not read the hand-over'), { code: 'ETIMEDOUT' });
-      Atomics.wait(sleeper, 0, 0, 1);
+    if (!sendmsgUntil(this.fd, encodeMessage(header, body), fds, this.deadline, 1)) {
+      throw Object.assign(new Error('the successor does not read the hand-over'), { code: 'ETIMEDOUT' });
     }
   }
 

@@ -3,9 +3,7 @@
 // done with it; after a crash, the supervisor sends the held fds down again (adopt).
 
 import * as native from '../native/index.js';
-import { Receiver, Sender } from './handover.js';
-
-const SEND_MS = 10_000;
+import { CONTROL_SEND_MS, Receiver, Sender } from './handover.js';
 
 export interface Adopted {
   id: number;
@@ -49,7 +47,7 @@ export class Holder {
 
   private send(header: Record<string, unknown>, fds: number[] = []): boolean {
     try {
-      new Sender(this.fd, Date.now() + SEND_MS).send(header, undefined, fds);
+      new Sender(this.fd, Date.now() + CONTROL_SEND_MS).send(header, undefined, fds);
       return true;
     } catch {
       return false; // no supervisor any more: nothing to keep

@@ -217,7 +217,7 @@ export class Input extends LineFramer implements Watched {
   protected override deliverBatch(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, n: number): void {
     const { store, clock } = this.ctx;
     const pris = this.prio?.batch(buf, starts, ends, flags, n) ?? undefined;
-    store.appendBatch(this.src, buf, starts, ends, flags, n, clock.sec, clock.nsec, this.pri, pris ?? undefined);
+    store.appendBatch(this.src, buf, starts, ends, flags, n, clock.sec, clock.nsec, this.pri, pris);
   }
 
   protected override get batching(): boolean {

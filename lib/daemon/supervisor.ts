@@ -19,13 +19,11 @@ import fs from 'node:fs';
 import * as native from '../native/index.js';
 import { retryDelay } from '../client/backoff.js';
 import { CHILD_ENV, inheritedNodeArgs } from './child.js';
-import { MAX_FDS_PER_MESSAGE, Receiver, Sender, type Message } from './handover.js';
+import { CONTROL_SEND_MS, MAX_FDS_PER_MESSAGE, Receiver, Sender, type Message } from './handover.js';
 import type { ServeOptions } from './serve.js';
 
 /** After a crash, how long writers may wait for memlogd before the supervisor drains their pipes (--outage-ms). */
 export const OUTAGE_MS = 5000;
-/** How long one control message may wait for the other side to read. */
-const SEND_MS = 10_000;
 
 interface Held {
   fd: number;
@@ -195,7 +193,7 @@ export class Supervisor {
     for (const h of this.held.values()) this.stopDrainOne(h);
     this.stopDrainSyslog();
     this.draining = false;
-    const s = new Sender(this.channel, Date.now() + SEND_MS);
+    const s = new Sender(this.channel, Date.now() + CONTROL_SEND_MS);
     const all = [...this.held.entries()];
     const lost: Record<string, { lines: number; bytes: number }> = {};
     for (const [, h] of all) {
