@@ -204,7 +204,7 @@ export class Daemon {
     const log = adoptSocket('dgram', h.logFd);
     const query = adoptSocket('stream', h.queryFd);
     d.bound.push(log, query);
-    d.logSocket = new LogSocket(log.fd, (x) => d.datagram(x), (err) => d.log(`logging socket error: ${err.message}`));
+    d.logSocket = d.newLogSocket(log.fd);
     if (h.syslogFd !== undefined) d.startSyslog(adoptSocket('dgram', h.syslogFd), restored.syslog);
     for (const i of h.inputs) d.addInput(i.fd, Daemon.rekind(i.fd, i.kind), i.src, i.carry, i.holdId);
     d.query.adoptConnections(h.connections);
@@ -295,7 +295,7 @@ export class Daemon {
       ? adoptSocket('dgram', o.fdLog)
       : bindSocket('dgram', o.socketLog, o.socketLogMode ?? DEFAULT_LOG_SOCKET_MODE, o.socketGroup);
     this.bound.push(log);
-    this.logSocket = new LogSocket(log.fd, (d) => this.datagram(d), (err) => this.log(`logging socket error: ${err.message}`));
+    this.logSocket = this.newLogSocket(log.fd);
     this.logSocket.start();
     const query = o.fdQuery !== undefined
       ? adoptSocket('stream', o.fdQuery)
@@ -407,6 +407,11 @@ export class Daemon {
         else this.note('bad-fd', who, `refused fd for source ${label} from ${who}: ${(err as Error).message}`);
       }
     }
+  }
+
+  /** The logging socket on fd: its datagrams are hand-offs (not started yet). */
+  private newLogSocket(fd: number): LogSocket {
+    return new LogSocket(fd, (d) => this.datagram(d), (err) => this.log(`logging socket error: ${err.message}`));
   }
 
   /** One Input for all (a closure per Input cost ~100 bytes): its fd is closed, the source has one fd fewer. */

@@ -104,7 +104,12 @@ export class QueryServer implements ConnectionHost, Retention {
   listen(fd: number): void {
     this.listenFd = fd;
     native.setNonBlocking(fd, true);
-    this.listenPoll = native.pollStart(fd, native.POLL_READABLE, () => this.acceptSome());
+    this.watchListen();
+  }
+
+  /** Accepts connections as they come on the listening socket. */
+  private watchListen(): void {
+    this.listenPoll = native.pollStart(this.listenFd, native.POLL_READABLE, () => this.acceptSome());
   }
 
   /** Lets every reader send what has arrived; called after each ingested chunk. */
@@ -138,7 +143,7 @@ export class QueryServer implements ConnectionHost, Retention {
     if (this.listenPoll) native.pollStop(this.listenPoll);
     this.listenPoll = null;
     setTimeout(() => {
-      if (!this.closed) this.listenPoll = native.pollStart(this.listenFd, native.POLL_READABLE, () => this.acceptSome());
+      if (!this.closed) this.watchListen();
     }, EMFILE_BACKOFF_MS).unref();
   }
 
@@ -222,9 +227,7 @@ export class QueryServer implements ConnectionHost, Retention {
   }
 
   thaw(): void {
-    if (!this.closed && !this.listenPoll && this.listenFd >= 0) {
-      this.listenPoll = native.pollStart(this.listenFd, native.POLL_READABLE, () => this.acceptSome());
-    }
+    if (!this.closed && !this.listenPoll && this.listenFd >= 0) this.watchListen();
     for (const c of this.conns) c.thaw();
   }
 
