@@ -128,6 +128,12 @@ export class Tracker {
     return this.instance !== null && this.seq >= 0 ? { instance: this.instance, seq: this.seq } : null;
   }
 
+  /** The same as a cursor string (`<instance>:<seq>`), or null. */
+  get cursor(): string | null {
+    const a = this.after;
+    return a ? formatCursor(a.instance, a.seq) : null;
+  }
+
   position(): Position {
     return { instance: this.instance, seq: this.seq, pending: [...this.pending.values()].map((p) => ({ ...p })) };
   }

@@ -10,7 +10,6 @@
 
 import { Backoff, sleep } from '../client/backoff.js';
 import { Tracker, type Step } from '../client/tracker.js';
-import { formatCursor } from '../protocol/cursor.js';
 import { decodeRecord, type V2Record } from '../protocol/v2.js';
 import { Feed } from './feed.js';
 import { MessageFormatter, type Message } from './message.js';
@@ -93,8 +92,7 @@ export class Sender {
 
   /** The cursor reading resumes after (`<instance>:<seq>`), or null for everything memlogd holds. */
   get cursor(): string | null {
-    const a = this.tracker.after;
-    return a ? formatCursor(a.instance, a.seq) : null;
+    return this.tracker.cursor;
   }
 
   /** What the state file keeps for this destination. */

@@ -11,7 +11,6 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import { Backoff } from '../client/backoff.js';
 import { connectQuery } from '../client/query.js';
-import { formatCursor } from '../protocol/cursor.js';
 import { encodeRequest, type QueryRequest, type V2Record } from '../protocol/v2.js';
 import { BatchWriter, type BatchHost } from './batch.js';
 import { Checkpoints } from './checkpoint.js';
@@ -79,8 +78,7 @@ export class Logwriter implements BatchHost {
 
   /** The cursor logwrite would resume after now (`<instance>:<seq>`), or null. */
   get cursor(): string | null {
-    const a = this.tracker.after;
-    return a ? formatCursor(a.instance, a.seq) : null;
+    return this.tracker.cursor;
   }
 
   /** Lines written (for tests and benchmarks). */
@@ -124,9 +122,9 @@ export class Logwriter implements BatchHost {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      const after = this.tracker.after;
+      const after = this.tracker.cursor;
       const req: QueryRequest = { mode: 'dump+follow' };
-      if (after) req.after = formatCursor(after.instance, after.seq);
+      if (after) req.after = after;
       let sock: net.Socket;
       try {
         sock = await connectQuery(this.o.socket, encodeRequest(req));
