@@ -3,6 +3,12 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { ERR, MemlogdError } from '../protocol/errors.js';
+
+/** A state file that exists but is not a state: `invalid state file: <what is wrong>`. */
+export function invalidState(what: string): MemlogdError {
+  return new MemlogdError(ERR.STATE_INVALID, `invalid state file: ${what}`);
+}
 
 /** The file parsed as JSON; null when it does not exist. Throws when it exists but is not JSON. */
 export function readJsonFile(file: string): unknown {
@@ -16,7 +22,7 @@ export function readJsonFile(file: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new Error('invalid state file: not JSON');
+    throw invalidState('not JSON');
   }
 }
 

@@ -80,7 +80,7 @@ export async function logforward(uris: string[], opts: ForwardOptions, signal?: 
     try {
       saved = readForwardState(o.state);
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith('invalid state file')) {
+      if (err instanceof MemlogdError && err.code === ERR.STATE_INVALID) {
         // Starting over may send duplicates; it loses nothing.
         o.log(`${o.state}: ${err.message}; starting from everything memlogd holds`);
       } else throw new MemlogdError(ERR.STATE_FILE, `cannot read the state file ${o.state}: ${(err as Error).message}`, { cause: err, path: o.state });

@@ -11,7 +11,7 @@
 // Written atomically (client/state-file.ts). Destinations of earlier runs that are not given now
 // are kept as they were.
 
-import { readJsonFile, writeFileAtomic } from '../client/state-file.js';
+import { invalidState, readJsonFile, writeFileAtomic } from '../client/state-file.js';
 import { positionError, type Position } from '../client/tracker.js';
 
 export const STATE_VERSION = 1;
@@ -44,7 +44,7 @@ export function readForwardState(file: string): SavedDestinations {
   const v = readJsonFile(file);
   if (v === null) return {};
   const wrong = stateError(v);
-  if (wrong) throw new Error(`invalid state file: ${wrong}`);
+  if (wrong) throw invalidState(wrong);
   return (v as { destinations: SavedDestinations }).destinations;
 }
 

@@ -13,7 +13,7 @@
 // rename, fsync of the directory. A crash leaves either the old or the new state.
 
 import path from 'node:path';
-import { readJsonFile, writeFileAtomic } from '../client/state-file.js';
+import { invalidState, readJsonFile, writeFileAtomic } from '../client/state-file.js';
 import { STATE_FILE } from './names.js';
 import { positionError, type Position } from '../client/tracker.js';
 
@@ -33,7 +33,7 @@ const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSaf
 
 /** Validates a parsed state; throws a message naming what is wrong. */
 export function checkState(v: unknown): State {
-  const bad = (m: string) => new Error(`invalid state file: ${m}`);
+  const bad = invalidState;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('not an object');
   const s = v as Record<string, unknown>;
   if (s.version !== STATE_VERSION) throw bad(`unknown version ${JSON.stringify(s.version)}`);

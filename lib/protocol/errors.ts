@@ -35,6 +35,8 @@ export const ERR = {
   CURSOR_FILE: 'ERR_CURSOR_FILE',
   /** logforward cannot read or write its state file. */
   STATE_FILE: 'ERR_STATE_FILE',
+  /** A client's state file is there but is not a state (it starts over from what memlogd holds). */
+  STATE_INVALID: 'ERR_STATE_INVALID',
   /** Another logwrite holds the log directory. */
   LOGWRITE_LOCKED: 'ERR_LOGWRITE_LOCKED',
   /** A graceful restart did not happen (memlogd serves on, and said why). */
